@@ -1,0 +1,36 @@
+"""taskyard: IPython-style parallel computing over ZeroMQ.
+
+Start a controller and engines (``ipcluster start -n 4``), then::
+
+    import taskyard as ty
+    rc = ty.Client()
+    rc.wait_for_engines(4)
+    rc[:].apply_sync(lambda: 42)
+    rc.load_balanced_view().map_sync(pow, range(10), [2] * 10)
+
+The names follow ipyparallel's, so ``import ipyparallel as ipp`` becomes
+``import taskyard as ty``.
+"""
+
+from taskyard import error
+from taskyard.client import AsyncMapResult, AsyncResult, Client, DirectView, LoadBalancedView, interactive
+from taskyard.dependency import Dependency, depend, dependent, require
+from taskyard.protocol.reference import Reference
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncMapResult",
+    "AsyncResult",
+    "Client",
+    "Dependency",
+    "DirectView",
+    "LoadBalancedView",
+    "Reference",
+    "depend",
+    "dependent",
+    "error",
+    "interactive",
+    "require",
+    "__version__",
+]

@@ -1,0 +1,7 @@
+"""The user's side: Client, views, results, Cluster."""
+
+from taskyard.client.asyncresult import AsyncMapResult, AsyncResult, Metadata
+from taskyard.client.client import Client
+from taskyard.client.view import DirectView, LoadBalancedView, interactive
+
+__all__ = ["Client", "AsyncResult", "AsyncMapResult", "Metadata", "DirectView", "LoadBalancedView", "interactive"]

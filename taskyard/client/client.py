@@ -1,0 +1,590 @@
+"""The client: a connection to one controller.
+
+Theory of operation
+-------------------
+All of the client's sockets belong to one background IO thread, so the client
+can be used from any thread, from a terminal or from inside a notebook's running
+event loop. A call such as ``view.apply_async`` does its expensive work (pickling,
+JSON, signing) on the caller's thread, registers a :class:`MessageState` for the
+new msg_id and hands the ready frames to the IO thread through a queue plus a
+wake-up socket. The IO thread sends them, parses replies and fills the states;
+:class:`AsyncResult` objects watching those states resolve.
+
+If an engine unregisters (it died), every direct request still pending on it
+fails with :class:`~taskyard.error.EngineError`: the client learns of it from the
+controller's notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
+from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
+from taskyard.protocol import connection
+from taskyard.protocol.serialize import deserialize_object, pack_apply
+from taskyard.protocol.session import Message, Session
+
+log = logging.getLogger("taskyard.client")
+
+#: The channels the client sends on, in the order of ``Client._sockets``.
+CHANNELS = ("mux", "control", "task", "registration")
+
+
+class Client:
+    """A connection to a taskyard controller.
+
+    Parameters
+    ----------
+    url_file : str, optional
+        Path of ``ipcontroller-client.json``. Default: the profile's.
+    profile : str
+        Profile name (``$TASKYARD_DIR/profile_<profile>``), default ``"default"``.
+    profile_dir : str, optional
+        Profile directory (overrides ``profile``).
+    cluster_id : str
+        The cluster id the controller was started with.
+    timeout : float
+        Seconds to wait for the connection file and the controller's answer.
+
+    Examples
+    --------
+    >>> import taskyard as ty                 # doctest: +SKIP
+    >>> rc = ty.Client()                       # doctest: +SKIP
+    >>> rc.wait_for_engines(2, timeout=30)     # doctest: +SKIP
+    >>> rc[:].apply_sync(lambda: 42)           # doctest: +SKIP
+    [42, 42]
+    """
+
+    def __init__(
+        self,
+        url_file: str | os.PathLike[str] | None = None,
+        profile: str = "default",
+        profile_dir: str | os.PathLike[str] | None = None,
+        cluster_id: str = "",
+        timeout: float = 10.0,
+        **_ignored: Any,
+    ) -> None:
+        path = Path(url_file) if url_file else connection.connection_file("client", profile, profile_dir, cluster_id)
+        deadline = time.monotonic() + timeout
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.connection_info = connection.read_connection_file(path)
+        self.url_file = path
+        info = self.connection_info
+        self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
+        self.features: list[str] = list(info.get("features", []))
+        self.task_scheme: str = str(info.get("task_scheme", ""))
+        self.state_lock = threading.Lock()
+        self._states: dict[str, MessageState] = {}
+        self._engines: dict[int, str] = {}
+        self._engines_changed = threading.Condition()
+        self._outbox: deque[tuple[str, list[Any]]] = deque()
+        self._wake_pending = False
+        self._closed = False
+        self.context = zmq.Context()
+        self._wake_url = f"inproc://taskyard-client-wake-{id(self)}"
+        self._wake_lock = threading.Lock()
+        self._wake_in = self.context.socket(zmq.PAIR)
+        self._wake_in.bind(self._wake_url)
+        self._wake_out = self.context.socket(zmq.PAIR)
+        self._wake_out.connect(self._wake_url)
+        self._io = threading.Thread(target=self._io_loop, name="taskyard-client-io", daemon=True)
+        self._io_ready = threading.Event()
+        self._io_error: BaseException | None = None
+        self._io.start()
+        if not self._io_ready.wait(timeout):
+            raise TimeoutError("client IO thread did not start")
+        if self._io_error is not None:
+            raise self._io_error
+        reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
+        for key, uuid in reply.content.get("engines", {}).items():
+            self._engines[int(key)] = uuid
+
+    # -- engines ----------------------------------------------------------
+
+    @property
+    def ids(self) -> list[int]:
+        """The ids of the engines registered now, sorted."""
+        return sorted(self._engines)
+
+    def engine_uuid(self, engine_id: int) -> str:
+        try:
+            return self._engines[engine_id]
+        except KeyError:
+            raise NoEnginesRegistered(f"no engine {engine_id} is registered (registered: {self.ids})") from None
+
+    def wait_for_engines(
+        self, n: int | None = None, timeout: float = -1, block: bool = True, interactive: bool | None = None
+    ) -> None:
+        """Wait until at least ``n`` engines are registered.
+
+        Parameters
+        ----------
+        n : int
+            How many engines to wait for (default: one).
+        timeout : float
+            Seconds to wait; negative or None waits forever.
+        interactive : bool, optional
+            Show a progress bar (default: when running in a terminal/notebook).
+        """
+        n = 1 if n is None else n
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        bar = _progress_bar(n, "engines", interactive)
+        try:
+            last_query = time.monotonic()
+            while len(self._engines) < n:
+                if bar is not None:
+                    bar.update(min(len(self._engines), n) - bar.n)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{len(self._engines)} of {n} engines registered after {timeout} s")
+                with self._engines_changed:
+                    self._engines_changed.wait(0.2 if remaining is None else min(0.2, remaining))
+                if time.monotonic() - last_query > 0.5:
+                    # Notifications can be missed while a subscription connects; ask the hub too.
+                    self._refresh_engines()
+                    last_query = time.monotonic()
+            if bar is not None:
+                bar.update(n - bar.n)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _refresh_engines(self) -> None:
+        try:
+            reply = self._query("connection_request", {}, timeout=5)
+        except TimeoutError:
+            return
+        engines = {int(k): v for k, v in reply.content.get("engines", {}).items()}
+        with self._engines_changed:
+            self._engines.update(engines)
+            self._engines_changed.notify_all()
+
+    # -- views ------------------------------------------------------------
+
+    def _resolve_targets(self, targets: Any) -> list[int]:
+        ids = self.ids
+        if targets is None or (isinstance(targets, str) and targets == "all"):
+            chosen = ids
+        elif isinstance(targets, int):
+            chosen = [ids[targets] if targets < 0 else targets]
+        elif isinstance(targets, slice):
+            chosen = ids[targets]
+        else:
+            chosen = [int(t) for t in targets]
+        if not chosen:
+            raise NoEnginesRegistered("no engines registered; start some with `ipengine` or `ipcluster start`")
+        missing = [t for t in chosen if t not in self._engines]
+        if missing:
+            raise NoEnginesRegistered(f"engine(s) {missing} not registered (registered: {ids})")
+        return chosen
+
+    def __getitem__(self, key: int | slice | Sequence[int]) -> Any:
+        """``rc[0]``, ``rc[:]``, ``rc[::2]``, ``rc[[0, 2]]``: a DirectView."""
+        from taskyard.client.view import DirectView
+
+        if isinstance(key, int):
+            return DirectView(self, self._resolve_targets(key)[0])
+        return DirectView(self, self._resolve_targets(key))
+
+    def direct_view(self, targets: Any = "all") -> Any:
+        """A DirectView on ``targets`` (``"all"`` follows engines as they come and go)."""
+        from taskyard.client.view import DirectView
+
+        return DirectView(self, targets)
+
+    def load_balanced_view(self, targets: Any = None) -> Any:
+        """A LoadBalancedView, optionally restricted to some engines."""
+        from taskyard.client.view import LoadBalancedView
+
+        return LoadBalancedView(self, targets)
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+    # -- sending ----------------------------------------------------------
+
+    def _enqueue(self, channel: str, frames: list[Any]) -> None:
+        if self._closed:
+            raise TaskyardError("the client is closed")
+        self._outbox.append((channel, frames))
+        if self._wake_pending:
+            return
+        # One wake-up per batch: the IO thread clears the flag before draining.
+        self._wake_pending = True
+        with self._wake_lock:
+            try:
+                self._wake_out.send(b"", zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    def send_request(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[Any] | None = None,
+        idents: Sequence[bytes] = (),
+        engine_id: int | None = None,
+    ) -> MessageState:
+        """Sign and queue one request; returns the state its reply will fill."""
+        msg = self.session.msg(msg_type, content, metadata=metadata, buffers=buffers)
+        state = MessageState(msg.msg_id, msg.header["date"], engine_id)
+        frames = self.session.serialize(msg, idents)
+        with self.state_lock:
+            self._states[msg.msg_id] = state
+        self._enqueue(channel, frames)
+        return state
+
+    def send_apply(
+        self,
+        f: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        engine_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> MessageState:
+        """An apply request, to one engine (direct) or to the task scheduler."""
+        if not callable(f):
+            raise TypeError(f"apply needs a callable, not {type(f).__name__}")
+        buffers = pack_apply(f, args, kwargs)
+        if engine_id is None:
+            if "task" not in self.connection_info:
+                raise TaskyardError("this controller has no task scheduler")
+            return self.send_request("task", "apply_request", {}, metadata or {}, buffers)
+        uuid = self.engine_uuid(engine_id)
+        md = {**(metadata or {}), "to": uuid}
+        return self.send_request("mux", "apply_request", {}, md, buffers, idents=[uuid.encode()], engine_id=engine_id)
+
+    def send_execute(self, code: str, engine_id: int, silent: bool = False) -> MessageState:
+        uuid = self.engine_uuid(engine_id)
+        return self.send_request(
+            "mux",
+            "execute_request",
+            {"code": code, "silent": silent},
+            {"to": uuid},
+            idents=[uuid.encode()],
+            engine_id=engine_id,
+        )
+
+    def _query(self, msg_type: str, content: dict[str, Any], timeout: float = 10.0) -> Message:
+        """A request to the hub; returns the reply message or raises."""
+        state = self.send_request("registration", msg_type, content)
+        ar = AsyncResult(self, [state], msg_type, is_scalar=True)
+        try:
+            reply = ar.get(timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the controller did not answer {msg_type} within {timeout} s") from None
+        if reply.content.get("status") != "ok":
+            raise TaskyardError(f"{msg_type} failed: {reply.content.get('evalue')}")
+        return reply  # type: ignore[no-any-return]
+
+    # -- the IO thread ----------------------------------------------------
+
+    def _io_loop(self) -> None:
+        try:
+            sockets = self._connect()
+        except BaseException as exc:  # noqa: BLE001 - handed to the constructor
+            self._io_error = exc
+            self._io_ready.set()
+            return
+        self._io_ready.set()
+        poller = zmq.Poller()
+        for sock in sockets.values():
+            poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_in, zmq.POLLIN)
+        by_socket = {sock: name for name, sock in sockets.items()}
+        while not self._closed:
+            events = poller.poll(1000)
+            for sock, _ in events:
+                if sock is self._wake_in:
+                    self._flush_outbox(sockets)
+                else:
+                    self._receive(by_socket[sock], sock)
+        for sock in sockets.values():
+            sock.close(linger=0)
+        self._wake_in.close(linger=0)
+
+    def _connect(self) -> dict[str, zmq.Socket[Any]]:
+        info = self.connection_info
+        sockets: dict[str, zmq.Socket[Any]] = {}
+        for name in ("mux", "control", "task", "registration"):
+            if name not in info:
+                continue
+            sock = self.context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(connection.url(info, name))
+            sockets[name] = sock
+        for name in ("iopub", "notification"):
+            sock = self.context.socket(zmq.SUB)
+            sock.setsockopt(zmq.SUBSCRIBE, b"")
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(connection.url(info, name))
+            sockets[name] = sock
+        return sockets
+
+    def _flush_outbox(self, sockets: dict[str, zmq.Socket[Any]]) -> None:
+        while True:
+            try:
+                self._wake_in.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        self._wake_pending = False
+        while self._outbox:
+            channel, frames = self._outbox.popleft()
+            sockets[channel].send_multipart(frames, copy=False)
+
+    def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
+        for _ in range(1000):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                # Published messages are not replay-checked: every client sees the same ones.
+                msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
+            except ProtocolError as exc:
+                log.warning("dropped a bad message on %s: %s", channel, exc)
+                continue
+            try:
+                if channel == "iopub":
+                    self._on_iopub(msg)
+                elif channel == "notification":
+                    self._on_notification(msg)
+                else:
+                    self._on_reply(channel, msg)
+            except (KeyError, TypeError, ValueError, ProtocolError) as exc:
+                log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
+
+    def _on_reply(self, channel: str, msg: Message) -> None:
+        parent_id = msg.parent_id
+        with self.state_lock:
+            state = self._states.pop(parent_id, None) if parent_id else None
+        if state is None:
+            log.debug("reply to an unknown request %s on %s", parent_id, channel)
+            return
+        if channel == "registration" or msg.msg_type in ("abort_reply", "clear_reply", "shutdown_reply"):
+            self._finish(state, msg)
+            return
+        update_metadata(state.metadata, msg.metadata)
+        content = msg.content
+        status = content.get("status")
+        if status == "ok":
+            if msg.msg_type == "execute_reply":
+                value: Any = content.get("execute_result")
+            else:
+                value = deserialize_object(msg.buffers)
+            self._finish(state, value)
+        else:
+            info = {k: msg.metadata.get(k) for k in ("engine_id", "engine_uuid")}
+            info["method"] = msg.msg_type.replace("_reply", "")
+            self._finish(state, error=remote_error_for(content, info))
+
+    def _finish(self, state: MessageState, value: Any = None, error: BaseException | None = None) -> None:
+        with self.state_lock:
+            listeners = state.finish(value, error)
+        # Outside the lock: a listener may be user code that sends more requests.
+        for listener in listeners:
+            listener(state)
+
+    def _on_iopub(self, msg: Message) -> None:
+        if msg.msg_type != "stream":
+            return
+        parent_id = msg.parent_id
+        with self.state_lock:
+            state = self._states.get(parent_id) if parent_id else None
+        if state is not None:
+            name = msg.content.get("name")
+            if name in ("stdout", "stderr"):
+                state.metadata[name] = state.metadata.get(name, "") + str(msg.content.get("text", ""))
+
+    def _on_notification(self, msg: Message) -> None:
+        content = msg.content
+        if msg.msg_type == "registration_notification":
+            with self._engines_changed:
+                self._engines[int(content["id"])] = str(content["uuid"])
+                self._engines_changed.notify_all()
+        elif msg.msg_type == "unregistration_notification":
+            engine_id = int(content["id"])
+            with self._engines_changed:
+                self._engines.pop(engine_id, None)
+                self._engines_changed.notify_all()
+            self._fail_engine(engine_id, str(content.get("reason", "unregistered")))
+
+    def _fail_engine(self, engine_id: int, reason: str) -> None:
+        with self.state_lock:
+            doomed = [s for s in self._states.values() if s.engine_id == engine_id]
+            for state in doomed:
+                del self._states[state.msg_id]
+        for state in doomed:
+            error = EngineError(f"engine {engine_id} died before replying to {state.msg_id} ({reason})")
+            self._finish(state, error=error)
+
+    # -- hub queries ------------------------------------------------------
+
+    def queue_status(self, targets: Any = None, verbose: bool = False) -> dict[Any, Any]:
+        """``{engine_id: {"queue": n, "completed": n, "tasks": n}, "unassigned": n}``."""
+        content: dict[str, Any] = {}
+        if targets is not None:
+            content["targets"] = self._resolve_targets(targets)
+        reply = self._query("queue_request", content)
+        out: dict[Any, Any] = {}
+        for key, value in reply.content["queue"].items():
+            out[key if key == "unassigned" else int(key)] = value
+        if isinstance(targets, int):
+            return out.get(targets, {})  # type: ignore[no-any-return]
+        return out
+
+    def get_result(
+        self, indices_or_msg_ids: str | Iterable[str] | AsyncResult, block: bool | None = None, timeout: float = 10.0
+    ) -> AsyncResult:
+        """An AsyncResult for msg_ids sent by any client, served by the hub's records."""
+        from taskyard.client.hubresult import hub_result
+
+        if isinstance(indices_or_msg_ids, AsyncResult):
+            msg_ids = indices_or_msg_ids.msg_ids
+        elif isinstance(indices_or_msg_ids, str):
+            msg_ids = [indices_or_msg_ids]
+        else:
+            msg_ids = list(indices_or_msg_ids)
+        ar = hub_result(self, msg_ids, is_scalar=isinstance(indices_or_msg_ids, str))
+        if block:
+            ar.wait(timeout)
+        return ar
+
+    def result_status(self, msg_ids: Iterable[str]) -> dict[str, list[str]]:
+        """``{"pending": [...], "completed": [...], "failed": [...], "unknown": [...]}`` per the hub."""
+        reply = self._query("status_request", {"msg_ids": list(msg_ids)})
+        out: dict[str, list[str]] = {"pending": [], "completed": [], "failed": [], "unknown": []}
+        for msg_id, info in reply.content["tasks"].items():
+            status = info["status"]
+            key = {"ok": "completed", "pending": "pending", "unknown": "unknown"}.get(status, "failed")
+            out[key].append(msg_id)
+        return out
+
+    def purge_results(self, jobs: Any = "all", targets: Any = None) -> None:
+        """Forget finished results on the hub (``"all"``, msg_ids or AsyncResults)."""
+        if jobs == "all":
+            msg_ids: Any = "all"
+        else:
+            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            msg_ids = [m for j in jobs for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
+        self._query("purge_request", {"msg_ids": msg_ids})
+
+    def hub_stats(self) -> dict[str, Any]:
+        """The hub's counters of dropped and rejected messages, and its record store size."""
+        return dict(self._query("stats_request", {}).content)
+
+    # -- control ----------------------------------------------------------
+
+    def _control(
+        self, msg_type: str, content: dict[str, Any], targets: Any, block: bool, timeout: float
+    ) -> AsyncResult:
+        states = []
+        for engine_id in self._resolve_targets(targets):
+            uuid = self.engine_uuid(engine_id)
+            states.append(self.send_request("control", msg_type, content, idents=[uuid.encode()], engine_id=engine_id))
+        ar = AsyncResult(self, states, msg_type)
+        if block:
+            ar.wait(timeout)
+        return ar
+
+    def abort(self, jobs: Any = None, targets: Any = None, block: bool = False, timeout: float = 10.0) -> AsyncResult:
+        """Abort requests that have not started: ``jobs`` (msg_ids or AsyncResults) or, if None, all queued ones."""
+        msg_ids = None
+        if jobs is not None:
+            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            msg_ids = [m for j in jobs for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
+        if "task" in self.connection_info and msg_ids is not None:
+            self.send_request("task", "abort_request", {"msg_ids": msg_ids})
+        return self._control("abort_request", {"msg_ids": msg_ids}, targets, block, timeout)
+
+    def clear(self, targets: Any = None, block: bool = True, timeout: float = 10.0) -> AsyncResult:
+        """Reset the engines' namespaces."""
+        return self._control("clear_request", {}, targets, block, timeout)
+
+    def shutdown(self, targets: Any = "all", hub: bool = False, block: bool = True, timeout: float = 10.0) -> None:
+        """Stop engines (and the controller, with ``hub=True``)."""
+        if self._engines:
+            self._control("shutdown_request", {}, targets, block, timeout)
+        if hub:
+            self._query("shutdown_request", {}, timeout)
+
+    def wait(self, jobs: Any = None, timeout: float = -1) -> bool:
+        """Wait for ``jobs`` (AsyncResults or msg_ids; default: everything this client sent)."""
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        if jobs is None:
+            with self.state_lock:
+                states = list(self._states.values())
+            pending = [AsyncResult(self, [s]) for s in states]
+        else:
+            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            pending = [j if isinstance(j, AsyncResult) else self.get_result(j) for j in jobs]
+        for ar in pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not ar.wait(remaining):
+                return False
+        return True
+
+    @property
+    def outstanding(self) -> set[str]:
+        """msg_ids sent by this client that have no reply yet."""
+        with self.state_lock:
+            return set(self._states)
+
+    # -- lifetime ---------------------------------------------------------
+
+    def close(self, linger: float | None = None) -> None:
+        """Stop the IO thread and close every socket."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._wake_lock:
+            try:
+                self._wake_out.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        self._io.join(5)
+        self._wake_out.close(linger=0)
+        self.context.term()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - nothing to do at interpreter exit
+                pass
+
+    def __repr__(self) -> str:
+        return f"<taskyard.Client {self.url_file} engines={self.ids}>"
+
+
+def _progress_bar(total: int, unit: str, interactive: bool | None) -> Any:
+    if interactive is False:
+        return None
+    try:
+        import sys
+
+        if interactive is None and not (sys.stderr.isatty() or "ipykernel" in sys.modules):
+            return None
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit=unit, leave=False)

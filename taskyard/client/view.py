@@ -1,0 +1,345 @@
+"""Views: how work is aimed. A DirectView names its engines; a LoadBalancedView
+lets the task scheduler choose.
+
+Both share ipyparallel's flag machinery: ``block`` (wait for results, default
+False), plus the load-balanced flags ``after``, ``follow``, ``timeout``,
+``retries`` and ``targets``; ``set_flags`` changes them, ``temp_flags`` changes
+them for a ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from taskyard.client.asyncresult import AsyncMapResult, AsyncResult
+from taskyard.client.remotefunction import ParallelFunction, RemoteFunction
+
+if TYPE_CHECKING:
+    from taskyard.client.client import Client
+
+
+def interactive(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``f`` in the engine's namespace (its globals are the engine's), as if
+    it had been defined in an interactive session."""
+    f.__module__ = "__main__"
+    return f
+
+
+@interactive
+def _push(ns: dict[str, Any]) -> None:
+    globals().update(ns)
+
+
+@interactive
+def _pull(keys: Any) -> Any:
+    g = globals()
+    if isinstance(keys, (list, tuple)):
+        return [g[k] for k in keys]
+    return g[keys]
+
+
+def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
+    return list(map(f, *sequences))
+
+
+def partition(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    """Split ``seq`` into ``n`` contiguous parts whose sizes differ by at most one."""
+    length = len(seq)
+    base, extra = divmod(length, n)
+    parts = []
+    start = 0
+    for i in range(n):
+        end = start + base + (1 if i < extra else 0)
+        parts.append(seq[start:end])
+        start = end
+    return parts
+
+
+class View:
+    """What DirectView and LoadBalancedView share."""
+
+    _flag_names: tuple[str, ...] = ("block",)
+
+    def __init__(self, client: Client, targets: Any) -> None:
+        self.client = client
+        self.targets = targets
+        self.block = False
+
+    def set_flags(self, **flags: Any) -> None:
+        """Set view flags, e.g. ``view.set_flags(block=True)``."""
+        for name, value in flags.items():
+            if name not in self._flag_names:
+                raise KeyError(f"invalid flag {name!r}; valid flags: {', '.join(self._flag_names)}")
+            setattr(self, name, value)
+
+    @contextlib.contextmanager
+    def temp_flags(self, **flags: Any) -> Iterator[None]:
+        """Set flags for the duration of a ``with`` block."""
+        saved = {name: getattr(self, name) for name in flags if name in self._flag_names}
+        self.set_flags(**flags)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+
+    # -- apply ------------------------------------------------------------
+
+    def _really_apply(
+        self,
+        f: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        block: bool | None = None,
+        **flags: Any,
+    ) -> Any:
+        raise NotImplementedError
+
+    def apply(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``f(*args, **kwargs)`` remotely; blocks if the view's ``block`` flag is set."""
+        return self._really_apply(f, args, kwargs)
+
+    def apply_async(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncResult:
+        """Call ``f(*args, **kwargs)`` remotely; returns an AsyncResult at once."""
+        return self._really_apply(f, args, kwargs, block=False)  # type: ignore[no-any-return]
+
+    def apply_sync(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``f(*args, **kwargs)`` remotely and return its result."""
+        return self._really_apply(f, args, kwargs, block=True)
+
+    def map(self, f: Callable[..., Any], *sequences: Sequence[Any], block: bool | None = None, **kwargs: Any) -> Any:
+        """Parallel ``map(f, *sequences)``: an AsyncMapResult, or the list if blocking."""
+        raise NotImplementedError
+
+    def map_async(self, f: Callable[..., Any], *sequences: Sequence[Any], **kwargs: Any) -> AsyncMapResult:
+        return self.map(f, *sequences, block=False, **kwargs)  # type: ignore[no-any-return]
+
+    def map_sync(self, f: Callable[..., Any], *sequences: Sequence[Any], **kwargs: Any) -> list[Any]:
+        return self.map(f, *sequences, block=True, **kwargs)  # type: ignore[no-any-return]
+
+    def imap(self, f: Callable[..., Any], *sequences: Sequence[Any], **kwargs: Any) -> Iterator[Any]:
+        """Like :meth:`map`, yielding results as an iterator."""
+        return iter(self.map(f, *sequences, block=False, **kwargs))
+
+    def remote(self, block: bool | None = None, **flags: Any) -> Callable[[Callable[..., Any]], RemoteFunction]:
+        """Decorator: calling the function runs it remotely through this view."""
+
+        def decorator(f: Callable[..., Any]) -> RemoteFunction:
+            return RemoteFunction(self, f, block=block, **flags)
+
+        return decorator
+
+    def parallel(
+        self, dist: str = "b", block: bool | None = None, **flags: Any
+    ) -> Callable[[Callable[..., Any]], ParallelFunction]:
+        """Decorator: calling the function maps it over its arguments through this view."""
+
+        def decorator(f: Callable[..., Any]) -> ParallelFunction:
+            return ParallelFunction(self, f, dist=dist, block=block, **flags)
+
+        return decorator
+
+    def wait(self, jobs: Any = None, timeout: float = -1) -> bool:
+        return self.client.wait(jobs, timeout)
+
+    def abort(self, jobs: Any = None, targets: Any = None, block: bool | None = None) -> Any:
+        return self.client.abort(
+            jobs, targets=targets if targets is not None else self._abort_targets(), block=bool(block)
+        )
+
+    def _abort_targets(self) -> Any:
+        return self.targets
+
+    def _finish(self, ar: AsyncResult, block: bool | None) -> Any:
+        block = self.block if block is None else block
+        return ar.get() if block else ar
+
+
+class DirectView(View):
+    """Work aimed at chosen engines: every call runs on every target.
+
+    ``rc[0]``, ``rc[:]``, ``rc[::2]`` or ``rc.direct_view("all")`` make one.
+    With a single integer target, results are single values; otherwise lists,
+    one item per engine.
+    """
+
+    def __repr__(self) -> str:
+        return f"<DirectView {self.targets}>"
+
+    def _targets(self, targets: Any = None) -> tuple[list[int], bool]:
+        targets = self.targets if targets is None else targets
+        engine_ids = self.client._resolve_targets(targets)
+        return engine_ids, isinstance(targets, int)
+
+    def _really_apply(
+        self,
+        f: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        block: bool | None = None,
+        targets: Any = None,
+        **flags: Any,
+    ) -> Any:
+        if flags:
+            raise TypeError(f"unexpected flags for a DirectView: {', '.join(flags)}")
+        engine_ids, is_scalar = self._targets(targets)
+        states = [self.client.send_apply(f, args, kwargs, engine_id=engine_id) for engine_id in engine_ids]
+        ar = AsyncResult(self.client, states, getattr(f, "__name__", "f"), engine_ids, is_scalar)
+        return self._finish(ar, block)
+
+    def map(self, f: Callable[..., Any], *sequences: Sequence[Any], block: bool | None = None, **kwargs: Any) -> Any:
+        if not sequences:
+            raise TypeError("map needs at least one sequence")
+        if kwargs:
+            raise TypeError(f"unexpected arguments for DirectView.map: {', '.join(kwargs)}")
+        engine_ids, _ = self._targets()
+        sequences = tuple(list(s) if not hasattr(s, "__getitem__") else s for s in sequences)
+        length = min(len(s) for s in sequences)
+        n = max(1, min(len(engine_ids), length))
+        chunks = [partition(s[:length], n) for s in sequences]
+        states = []
+        for i, engine_id in enumerate(engine_ids[:n]):
+            states.append(self.client.send_apply(_map_chunk, (f, *(c[i] for c in chunks)), engine_id=engine_id))
+        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"))
+        return self._finish(ar, block)
+
+    def execute(self, code: str, silent: bool = True, targets: Any = None, block: bool | None = None) -> Any:
+        """Run a string of code in each engine's namespace."""
+        engine_ids, is_scalar = self._targets(targets)
+        states = [self.client.send_execute(code, engine_id, silent) for engine_id in engine_ids]
+        ar = AsyncResult(self.client, states, "execute", engine_ids, is_scalar)
+        return self._finish(ar, block)
+
+    def run(self, filename: str, targets: Any = None, block: bool | None = None) -> Any:
+        """Run a local Python file's code on each engine."""
+        with open(filename) as f:
+            code = f.read()
+        return self.execute(code, targets=targets, block=block)
+
+    def push(self, ns: dict[str, Any], targets: Any = None, block: bool | None = None) -> Any:
+        """Copy the names and values of ``ns`` into each engine's namespace."""
+        if not isinstance(ns, dict):
+            raise TypeError(f"push needs a dict, not {type(ns).__name__}")
+        return self._really_apply(_push, (ns,), {}, block=block, targets=targets)
+
+    def pull(self, names: str | Sequence[str], targets: Any = None, block: bool | None = None) -> Any:
+        """Fetch ``names`` from each engine's namespace."""
+        names = names if isinstance(names, str) else list(names)
+        return self._really_apply(_pull, (names,), {}, block=block, targets=targets)
+
+    def scatter(self, key: str, seq: Sequence[Any], targets: Any = None, block: bool | None = None) -> Any:
+        """Partition ``seq`` across the engines, as ``key`` in each namespace."""
+        engine_ids, _ = self._targets(targets)
+        parts = partition(seq, len(engine_ids))
+        states = [
+            self.client.send_apply(_push, ({key: part},), engine_id=engine_id)
+            for engine_id, part in zip(engine_ids, parts, strict=True)
+        ]
+        return self._finish(AsyncResult(self.client, states, "scatter", engine_ids), block)
+
+    def gather(self, key: str, targets: Any = None, block: bool | None = None) -> Any:
+        """Concatenate ``key`` from each engine, the inverse of :meth:`scatter`."""
+        engine_ids, _ = self._targets(targets)
+        states = [self.client.send_apply(_pull, (key,), engine_id=engine_id) for engine_id in engine_ids]
+        return self._finish(_GatherResult(self.client, states, "gather", engine_ids), block)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.pull(key, block=True)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.push({key: value}, block=True)
+
+    def clear(self, targets: Any = None, block: bool = True) -> Any:
+        """Reset the engines' namespaces."""
+        return self.client.clear(targets if targets is not None else self.targets, block=block)
+
+    def shutdown(self, targets: Any = None, hub: bool = False, block: bool = True) -> None:
+        self.client.shutdown(targets if targets is not None else self.targets, hub=hub, block=block)
+
+
+class _GatherResult(AsyncResult):
+    def _collect(self) -> Any:
+        out: list[Any] = []
+        for state in self._states:
+            value = state.value
+            if isinstance(value, (list, tuple)):
+                out.extend(value)
+            else:
+                out.append(value)
+        return out
+
+
+class LoadBalancedView(View):
+    """Work the task scheduler places on whichever engine its scheme picks.
+
+    Flags: ``block``, ``after``/``follow`` (dependencies: msg_ids, AsyncResults
+    or :class:`~taskyard.Dependency`), ``timeout`` (seconds a task may wait for
+    its dependencies and an engine), ``retries`` (resubmissions after failure),
+    ``targets`` (restrict to some engines).
+    """
+
+    _flag_names = ("block", "after", "follow", "timeout", "retries", "targets")
+
+    def __init__(self, client: Client, targets: Any = None) -> None:
+        super().__init__(client, targets)
+        self.after: Any = None
+        self.follow: Any = None
+        self.timeout: float | None = None
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"<LoadBalancedView scheme={self.client.task_scheme}>"
+
+    def _abort_targets(self) -> Any:
+        return None
+
+    def _task_metadata(self, flags: dict[str, Any]) -> dict[str, Any]:
+        from taskyard.client.taskflags import task_metadata
+
+        values = {
+            name: flags.get(name, getattr(self, name)) for name in ("after", "follow", "timeout", "retries", "targets")
+        }
+        return task_metadata(self.client, **values)
+
+    def _really_apply(
+        self,
+        f: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        block: bool | None = None,
+        **flags: Any,
+    ) -> Any:
+        unknown = set(flags) - set(self._flag_names)
+        if unknown:
+            raise TypeError(f"unexpected flags: {', '.join(sorted(unknown))}")
+        metadata = self._task_metadata(flags)
+        state = self.client.send_apply(f, args, kwargs, metadata=metadata)
+        ar = AsyncResult(self.client, [state], getattr(f, "__name__", "f"), None, is_scalar=True)
+        return self._finish(ar, block)
+
+    def map(
+        self,
+        f: Callable[..., Any],
+        *sequences: Sequence[Any],
+        block: bool | None = None,
+        chunksize: int = 1,
+        ordered: bool = True,
+        **flags: Any,
+    ) -> Any:
+        """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task."""
+        if not sequences:
+            raise TypeError("map needs at least one sequence")
+        if chunksize < 1:
+            raise ValueError(f"chunksize must be at least 1, not {chunksize}")
+        sequences = tuple(s if hasattr(s, "__getitem__") and hasattr(s, "__len__") else list(s) for s in sequences)
+        length = min(len(s) for s in sequences)
+        metadata = self._task_metadata(flags)
+        states = []
+        for start in range(0, length, chunksize):
+            end = min(start + chunksize, length)
+            chunk_args = (f, *(s[start:end] for s in sequences))
+            states.append(self.client.send_apply(_map_chunk, chunk_args, metadata=metadata))
+        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"), ordered=ordered)
+        return self._finish(ar, block)

@@ -1,0 +1,1 @@
+"""The controller: hub, heartbeat monitor, task records, devices and the task scheduler."""

@@ -1,0 +1,470 @@
+"""The controller process: the hub's sockets and loop, and the C-level devices.
+
+The hub loop is a plain :class:`zmq.Poller` loop (measured several times faster
+than a tornado stream on this path, see FACTS.md). It owns four sockets:
+
+* ``registration`` (ROUTER): engines register, clients connect and query;
+* ``hb_ping`` (PUB) / ``hb_pong`` (ROUTER): the heartbeat;
+* ``monitor`` (SUB, inproc): copies of every request and reply from the devices
+  and the task scheduler;
+* ``notification`` (PUB): engine (un)registration events for clients.
+
+The direct (``mux``) and ``control`` channels are ROUTER–ROUTER MonitoredQueue
+devices and ``iopub`` is a SUB–PUB proxy, each running in C in a daemon thread:
+no Python runs per forwarded message. Every decision is made by
+:class:`~taskyard.controller.hub_state.HubState`; this module decodes frames,
+calls it, and sends what it says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+from zmq.devices import monitored_queue
+
+from taskyard.controller.hub_state import HubState, TaskRecord
+from taskyard.error import ProtocolError
+from taskyard.protocol import connection
+from taskyard.protocol.session import Message, Session
+
+log = logging.getLogger("taskyard.controller")
+
+MONITOR_URL = "inproc://taskyard-monitor"
+
+#: Request types whose requests and replies the hub records.
+RECORDED_REQUESTS = frozenset({"apply_request", "execute_request"})
+
+
+@dataclass
+class ControllerConfig:
+    """Everything the controller process needs; the ipcontroller app fills it in."""
+
+    ip: str = "127.0.0.1"
+    key: str = ""
+    signature_scheme: str = "hmac-sha256"
+    profile_dir: Path = field(default_factory=lambda: connection.profile_dir())
+    cluster_id: str = ""
+    ping_period: float = 0.4
+    max_misses: int = 3
+    scheme: str = "leastload"
+    hwm: int = 1
+    ports: dict[str, int] = field(default_factory=dict)
+    max_records: int = 100_000
+    max_record_bytes: int = 1 << 30
+
+
+class Controller:
+    """Binds every channel, writes the connection files and runs the hub loop."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self.session = Session(config.key, config.signature_scheme, username="controller")
+        # The monitor feed carries copies of messages the engines and clients
+        # check for replays themselves; the hub must not reject a copy.
+        self.monitor_session = Session(config.key, config.signature_scheme, username="controller")
+        self.state = HubState(config.max_misses, config.max_records, config.max_record_bytes)
+        self.context = zmq.Context()
+        self.ports: dict[str, int] = {}
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self._files: list[Path] = []
+        self.task_features: list[str] = []
+        #: hooks the task scheduler shell plugs in (unassigned counts, engine events)
+        self.unassigned_count: Callable[[], int] = lambda: 0
+        self.on_engine_live: list[Callable[[int, str], None]] = []
+        self.on_engine_dead: list[Callable[[int, str], None]] = []
+
+    # -- binding ----------------------------------------------------------
+
+    def _bind(self, socket_type: int, name: str, sockopts: dict[int, Any] | None = None) -> zmq.Socket[Any]:
+        sock = self.context.socket(socket_type)
+        sock.setsockopt(zmq.LINGER, 0)
+        for opt, value in (sockopts or {}).items():
+            sock.setsockopt(opt, value)
+        ip = self.config.ip
+        wanted = self.config.ports.get(name, 0)
+        if wanted:
+            sock.bind(f"tcp://{ip}:{wanted}")
+            self.ports[name] = wanted
+        else:
+            self.ports[name] = sock.bind_to_random_port(f"tcp://{ip}")
+        return sock
+
+    def bind(self) -> None:
+        """Create and bind every socket and start the devices."""
+        ctx = self.context
+        # No high-water mark on the monitor feed: a PUB drops silently at the
+        # mark, and a dropped copy is a task the hub never records.
+        self.monitor = ctx.socket(zmq.SUB)
+        self.monitor.setsockopt(zmq.RCVHWM, 0)
+        self.monitor.setsockopt(zmq.SUBSCRIBE, b"")
+        self.monitor.bind(MONITOR_URL)
+        self.registration = self._bind(zmq.ROUTER, "registration")
+        self.hb_ping = self._bind(zmq.PUB, "hb_ping")
+        self.hb_pong = self._bind(zmq.ROUTER, "hb_pong")
+        self.notification = self._bind(zmq.PUB, "notification")
+        for name in ("mux", "control"):
+            front = self._bind(zmq.ROUTER, name)
+            back = self._bind(zmq.ROUTER, f"{name}_engine")
+            mon = ctx.socket(zmq.PUB)
+            mon.setsockopt(zmq.SNDHWM, 0)
+            mon.connect(MONITOR_URL)
+            prefixes = (f"{name}-in".encode(), f"{name}-out".encode())
+            self._start_thread(f"{name}-device", monitored_queue, front, back, mon, *prefixes)
+        iopub_in = self._bind(zmq.SUB, "iopub_engine", {zmq.SUBSCRIBE: b""})
+        iopub_out = self._bind(zmq.PUB, "iopub")
+        self._start_thread("iopub-device", zmq.proxy, iopub_in, iopub_out)
+
+    def _start_thread(self, name: str, target: Callable[..., Any], *args: Any) -> None:
+        def run() -> None:
+            try:
+                target(*args)
+            except zmq.ContextTerminated:
+                pass
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def connection_info(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The client and engine connection-file contents."""
+        location = self.config.ip if self.config.ip not in ("0.0.0.0", "*") else "127.0.0.1"
+        common = {
+            "key": self.config.key,
+            "signature_scheme": self.config.signature_scheme,
+            "interface": f"tcp://{self.config.ip}",
+            "location": location,
+            "registration": self.ports["registration"],
+            "cluster_id": self.config.cluster_id,
+            "controller_pid": os.getpid(),
+        }
+        client = {
+            **common,
+            "mux": self.ports["mux"],
+            "control": self.ports["control"],
+            "iopub": self.ports["iopub"],
+            "notification": self.ports["notification"],
+            "task_scheme": self.config.scheme,
+            "features": list(self.task_features),
+        }
+        if "task" in self.ports:
+            client["task"] = self.ports["task"]
+        engine = {
+            **common,
+            "mux": self.ports["mux_engine"],
+            "control": self.ports["control_engine"],
+            "iopub": self.ports["iopub_engine"],
+            "hb_ping": self.ports["hb_ping"],
+            "hb_pong": self.ports["hb_pong"],
+            "hb_period": self.config.ping_period,
+        }
+        if "task_engine" in self.ports:
+            engine["task"] = self.ports["task_engine"]
+        return client, engine
+
+    def write_connection_files(self) -> None:
+        client, engine = self.connection_info()
+        for kind, info in (("client", client), ("engine", engine)):
+            path = connection.connection_file(
+                kind, profile_dir_=self.config.profile_dir, cluster_id=self.config.cluster_id
+            )
+            connection.write_connection_file(path, info)
+            self._files.append(path)
+            log.info("wrote %s connection file %s", kind, path)
+
+    def remove_connection_files(self) -> None:
+        for path in self._files:
+            path.unlink(missing_ok=True)
+        self._files.clear()
+
+    # -- loop -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to exit (safe from a signal handler)."""
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` or a shutdown request."""
+        poller = zmq.Poller()
+        handlers: dict[Any, Callable[[], None]] = {
+            self.hb_pong: self._drain_pongs,
+            self.monitor: self._on_monitor,
+            self.registration: self._on_registration,
+        }
+        for sock in handlers:
+            poller.register(sock, zmq.POLLIN)
+        extra = getattr(self, "extra_sockets", {})
+        for sock, handler in extra.items():
+            poller.register(sock, zmq.POLLIN)
+            handlers[sock] = handler
+        period = self.config.ping_period
+        next_beat_at = time.monotonic()
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= next_beat_at:
+                self._drain_pongs()
+                self._beat()
+                next_beat_at = now + period
+            timeout_ms = max(0.0, (next_beat_at - time.monotonic()) * 1000)
+            try:
+                events = poller.poll(timeout_ms)
+            except zmq.ZMQError:
+                if self._stopping:
+                    break
+                raise
+            except InterruptedError:
+                continue
+            for sock, _ in events:
+                handlers[sock]()
+
+    # -- heartbeat --------------------------------------------------------
+
+    def _drain_pongs(self) -> None:
+        while True:
+            try:
+                frames = self.hb_pong.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                self.state.count("bad-heartbeat")
+                continue
+            engine = self.state.heart_beat(frames[0], frames[1])
+            if engine is not None:
+                log.info("engine %d is live (uuid %s)", engine.engine_id, engine.uuid)
+                self._notify("registration_notification", {"id": engine.engine_id, "uuid": engine.uuid})
+                for hook in self.on_engine_live:
+                    hook(engine.engine_id, engine.uuid)
+
+    def _beat(self) -> None:
+        ping, dead = self.state.tick()
+        for engine in dead:
+            self._unregister(engine.engine_id, "stopped answering heartbeats")
+        self.hb_ping.send(ping)
+
+    def _unregister(self, engine_id: int, reason: str) -> None:
+        result = self.state.unregister(engine_id, reason)
+        if result is None:
+            return
+        engine, failed = result
+        log.warning("engine %d unregistered: %s (%d requests failed)", engine_id, reason, len(failed))
+        self._notify("unregistration_notification", {"id": engine_id, "uuid": engine.uuid, "reason": reason})
+        for hook in self.on_engine_dead:
+            hook(engine_id, engine.uuid)
+
+    def _notify(self, msg_type: str, content: dict[str, Any]) -> None:
+        self.session.send_new(self.notification, msg_type, content)
+
+    # -- monitor ----------------------------------------------------------
+
+    def _on_monitor(self) -> None:
+        for _ in range(1000):
+            try:
+                frames = self.monitor.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                self._record(frames)
+            except ProtocolError as exc:
+                self.state.count("bad-monitored")
+                log.debug("monitor: dropped a message: %s", exc)
+
+    def _record(self, frames: list[Any]) -> None:
+        prefix = frames[0].bytes
+        if prefix == b"task-assign":
+            # [prefix, engine_ident, msg_id]: the scheduler handed a task to an engine
+            if len(frames) == 3:
+                self.state.assigned(frames[2].bytes.decode(), frames[1].bytes, True)
+            return
+        msg = self.monitor_session.deserialize(frames[1:], check_replay=False)
+        channel, _, direction = prefix.decode(errors="replace").partition("-")
+        # A ROUTER-ROUTER MonitoredQueue publishes the message as it forwards it,
+        # destination first: "in" is [engine, client, ...], "out" is [client, engine, ...].
+        # The task scheduler publishes "in" as [client, ...] and "out" as [client, ...].
+        idents = msg.idents
+        if direction == "in":
+            if msg.msg_type not in RECORDED_REQUESTS or not idents:
+                return
+            if channel == "task":
+                self.state.request_seen(channel, idents[0], None, msg.header, msg.metadata)
+            elif len(idents) >= 2:
+                self.state.request_seen(channel, idents[1], idents[0], msg.header, msg.metadata)
+        elif direction == "out":
+            if not msg.msg_type.endswith("_reply") or msg.msg_type.startswith(("abort", "clear", "shutdown")):
+                return
+            if channel == "task":
+                engine_ident = str(msg.metadata.get("engine_uuid", "")).encode() or None
+            else:
+                engine_ident = idents[1] if len(idents) >= 2 else None
+            self.state.reply_seen(engine_ident, msg.header, msg.parent_header, msg.metadata, msg.content, msg.buffers)
+
+    # -- registration / queries -------------------------------------------
+
+    def _on_registration(self) -> None:
+        for _ in range(100):
+            try:
+                frames = self.registration.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as exc:
+                self.state.count("bad-registration")
+                log.warning("registration: dropped a bad message: %s", exc)
+                continue
+            handler = getattr(self, "_handle_" + msg.msg_type, None)
+            if handler is None:
+                self.state.count("unknown-type")
+                log.warning("registration: unknown message type %r", msg.msg_type)
+                self._reply(msg, msg.msg_type.replace("_request", "") + "_reply", _error("unknown message type"))
+                continue
+            try:
+                handler(msg)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("registration: bad %s: %s", msg.msg_type, exc)
+                self._reply(msg, msg.msg_type.replace("_request", "_reply"), _error(f"bad request: {exc}"))
+
+    def _reply(self, msg: Message, msg_type: str, content: dict[str, Any], buffers: list[Any] | None = None) -> None:
+        self.session.send_new(self.registration, msg_type, content, parent=msg, idents=msg.idents, buffers=buffers)
+
+    def _handle_registration_request(self, msg: Message) -> None:
+        uuid = str(msg.content["uuid"])
+        if msg.idents and msg.idents[0] != uuid.encode():
+            # The engine's sockets all use its uuid as identity; make sure this one does too.
+            raise ValueError("registration must come from the engine's own identity")
+        try:
+            engine = self.state.register(uuid, msg.content.get("info"))
+        except ValueError as exc:
+            self._reply(msg, "registration_reply", _error(str(exc)))
+            return
+        log.info("engine %d registering (uuid %s)", engine.engine_id, uuid)
+        self._reply(
+            msg,
+            "registration_reply",
+            {"status": "ok", "id": engine.engine_id, "hb_period": self.config.ping_period},
+        )
+        # An extra ping now, so the engine goes live without waiting a whole period.
+        self.hb_ping.send(str(self.state.hearts.beat).encode())
+
+    def _handle_unregistration_request(self, msg: Message) -> None:
+        engine_id = int(msg.content["id"])
+        engine = self.state.engines.get(engine_id)
+        if engine is None or (msg.idents and msg.idents[0] != engine.ident):
+            self._reply(msg, "unregistration_reply", _error(f"no engine {engine_id} registered from here"))
+            return
+        self._unregister(engine_id, "unregistered")
+        self._reply(msg, "unregistration_reply", {"status": "ok"})
+
+    def _handle_connection_request(self, msg: Message) -> None:
+        self._reply(
+            msg,
+            "connection_reply",
+            {"status": "ok", "engines": {str(k): v for k, v in self.state.live_engines().items()}},
+        )
+
+    def _handle_queue_request(self, msg: Message) -> None:
+        targets = msg.content.get("targets")
+        engine_ids = None if targets is None else [int(t) for t in targets]
+        status = self.state.queue_status(engine_ids, self.unassigned_count())
+        self._reply(msg, "queue_reply", {"status": "ok", "queue": {str(k): v for k, v in status.items()}})
+
+    def _handle_result_request(self, msg: Message) -> None:
+        msg_ids = [str(m) for m in msg.content["msg_ids"]]
+        results: dict[str, Any] = {}
+        pending: list[str] = []
+        missing: list[str] = []
+        buffers: list[Any] = []
+        for msg_id in msg_ids:
+            record = self.state.records.get(msg_id)
+            if record is None:
+                missing.append(msg_id)
+            elif not record.is_done:
+                pending.append(msg_id)
+            else:
+                results[msg_id] = _describe(record, len(buffers))
+                buffers.extend(record.result_buffers)
+        content = {"status": "ok", "results": results, "pending": pending, "missing": missing}
+        self._reply(msg, "result_reply", content, buffers)
+
+    def _handle_status_request(self, msg: Message) -> None:
+        """Which of these msg_ids are done, failed, pending or unknown (for schedulers and clients)."""
+        out: dict[str, Any] = {}
+        for msg_id in msg.content["msg_ids"]:
+            record = self.state.records.get(str(msg_id))
+            if record is None:
+                out[str(msg_id)] = {"status": "unknown"}
+            else:
+                out[str(msg_id)] = {"status": record.status, "engine_id": record.engine_id}
+        self._reply(msg, "status_reply", {"status": "ok", "tasks": out})
+
+    def _handle_purge_request(self, msg: Message) -> None:
+        msg_ids = msg.content.get("msg_ids")
+        if msg_ids == "all":
+            msg_ids = [r.msg_id for r in self.state.records.values() if r.is_done]
+        for msg_id in msg_ids or []:
+            record = self.state.records.get(str(msg_id))
+            if record is not None and record.is_done:
+                self.state.records.drop(str(msg_id))
+        self._reply(msg, "purge_reply", {"status": "ok"})
+
+    def _handle_shutdown_request(self, msg: Message) -> None:
+        log.info("shutdown requested by a client")
+        self._reply(msg, "shutdown_reply", {"status": "ok"})
+        self.stop()
+
+    def _handle_stats_request(self, msg: Message) -> None:
+        rejected: dict[str, int] = {}
+        for session in (self.session, self.monitor_session):
+            for reason, n in session.rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + n
+        content = {
+            "status": "ok",
+            "counters": dict(self.state.counters),
+            "rejected": rejected,
+            "records": len(self.state.records),
+            "record_bytes": self.state.records.nbytes,
+        }
+        self._reply(msg, "stats_reply", content)
+
+    # -- shutdown ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Remove the connection files and tell clients we are going."""
+        self.remove_connection_files()
+        try:
+            self._notify("shutdown_notification", {})
+        except zmq.ZMQError:
+            pass
+
+
+def _error(evalue: str, ename: str = "ValueError") -> dict[str, Any]:
+    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": ""}
+
+
+def _describe(record: TaskRecord, first_buffer: int) -> dict[str, Any]:
+    return {
+        "status": record.status,
+        "content": record.result_content,
+        "header": record.result_header,
+        "metadata": {
+            **record.result_metadata,
+            "submitted": record.submitted,
+            "started": record.started,
+            "completed": record.completed,
+            "engine_id": record.engine_id,
+        },
+        "buffers": [first_buffer, first_buffer + len(record.result_buffers)],
+        "buffers_evicted": record.buffers_evicted,
+    }

@@ -1,0 +1,334 @@
+"""The hub's bookkeeping: engines and task records, without sockets.
+
+Theory of operation
+-------------------
+Engines register in two steps. A registration request gives the engine its id
+(0, 1, 2, ... in order of arrival, never reused) and makes it *pending*; the
+first heartbeat echo from its heart makes it *live*, and only then are clients
+told. Waiting for the heart proves the engine's sockets are connected, so the
+first request a client sends to a new engine is not dropped by a ROUTER that
+does not know it yet.
+
+Every request and reply that crosses the controller is copied to the hub (the
+monitor feed). :class:`TaskRecords` keeps one record per msg_id: who sent it,
+which engine ran it, the timestamps (submitted, started, completed, received),
+its status and, for finished tasks, the reply (content and result buffers) so
+that any client can fetch any result by msg_id. The store is bounded by count
+and by the bytes of result buffers it holds; the oldest finished records go
+first, and a record that lost its buffers to the byte bound says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskyard.controller.heartmonitor import HeartMonitorState
+
+
+@dataclass
+class EngineRecord:
+    """One engine, as the hub knows it."""
+
+    engine_id: int
+    uuid: str
+    registered_at: float
+    is_live: bool = False
+    #: msg_ids sent to this engine (direct or load-balanced) not yet answered
+    outstanding: set[str] = field(default_factory=set)
+    completed: int = 0
+    #: load-balanced requests among ``outstanding``
+    tasks: set[str] = field(default_factory=set)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ident(self) -> bytes:
+        return self.uuid.encode()
+
+
+@dataclass
+class TaskRecord:
+    """Everything the hub knows about one request."""
+
+    msg_id: str
+    channel: str
+    client_ident: bytes
+    engine_id: int | None = None
+    header: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    submitted: float | None = None
+    started: float | None = None
+    completed: float | None = None
+    received: float | None = None
+    status: str = "pending"
+    result_header: dict[str, Any] | None = None
+    result_metadata: dict[str, Any] = field(default_factory=dict)
+    result_content: dict[str, Any] | None = None
+    result_buffers: list[Any] = field(default_factory=list)
+    buffers_evicted: bool = False
+
+    @property
+    def is_done(self) -> bool:
+        return self.status not in ("pending", "queued")
+
+    def nbytes(self) -> int:
+        return sum(_nbytes(b) for b in self.result_buffers)
+
+
+def _nbytes(buffer: Any) -> int:
+    try:
+        return memoryview(buffer).nbytes
+    except TypeError:
+        return len(buffer)
+
+
+class TaskRecords:
+    """A bounded store of :class:`TaskRecord` by msg_id."""
+
+    def __init__(self, max_records: int = 100_000, max_bytes: int = 1 << 30) -> None:
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._records: OrderedDict[str, TaskRecord] = OrderedDict()
+        #: finished records holding result buffers, oldest first
+        self._with_buffers: OrderedDict[str, int] = OrderedDict()
+        self.nbytes = 0
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, msg_id: str) -> bool:
+        return msg_id in self._records
+
+    def get(self, msg_id: str) -> TaskRecord | None:
+        return self._records.get(msg_id)
+
+    def add(self, record: TaskRecord) -> TaskRecord:
+        existing = self._records.get(record.msg_id)
+        if existing is not None:
+            return existing
+        self._records[record.msg_id] = record
+        if len(self._records) > self.max_records:
+            self._evict_oldest()
+        return record
+
+    def _evict_oldest(self) -> None:
+        # Oldest first, but never a pending task: its reply is still to come.
+        for msg_id, record in self._records.items():
+            if record.is_done:
+                self.drop(msg_id)
+                self.evicted += 1
+                return
+
+    def drop(self, msg_id: str) -> None:
+        record = self._records.pop(msg_id, None)
+        if record is not None:
+            self.nbytes -= self._with_buffers.pop(msg_id, 0)
+
+    def finished(self, record: TaskRecord) -> None:
+        """Account for the result buffers of a record that just finished."""
+        size = record.nbytes()
+        if size:
+            self._with_buffers[record.msg_id] = size
+            self.nbytes += size
+        while self.nbytes > self.max_bytes and self._with_buffers:
+            msg_id, size = self._with_buffers.popitem(last=False)
+            self.nbytes -= size
+            old = self._records.get(msg_id)
+            if old is not None:
+                old.result_buffers = []
+                old.buffers_evicted = True
+
+    def pending(self) -> list[TaskRecord]:
+        return [r for r in self._records.values() if not r.is_done]
+
+    def values(self) -> list[TaskRecord]:
+        return list(self._records.values())
+
+
+class HubState:
+    """Engines and task records; every method is pure bookkeeping."""
+
+    def __init__(self, max_misses: int = 3, max_records: int = 100_000, max_bytes: int = 1 << 30) -> None:
+        self.engines: dict[int, EngineRecord] = {}
+        self.by_uuid: dict[str, int] = {}
+        self.next_id = 0
+        self.hearts = HeartMonitorState(max_misses=max_misses)
+        self.records = TaskRecords(max_records, max_bytes)
+        #: counts of odd events (bad messages, unknown engines), for logs and tests
+        self.counters: dict[str, int] = {}
+
+    def count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    # -- engines ----------------------------------------------------------
+
+    def register(self, uuid: str, info: dict[str, Any] | None = None) -> EngineRecord:
+        """A registration request: a new pending engine, or ValueError if ``uuid`` is taken."""
+        if uuid in self.by_uuid:
+            raise ValueError(f"engine uuid {uuid!r} is already registered")
+        engine = EngineRecord(self.next_id, uuid, time.time(), info=dict(info or {}))
+        self.next_id += 1
+        self.engines[engine.engine_id] = engine
+        self.by_uuid[uuid] = engine.engine_id
+        return engine
+
+    def heart_beat(self, ident: bytes, payload: bytes) -> EngineRecord | None:
+        """An echo arrived; returns the engine if this echo made it live."""
+        status = self.hearts.pong(ident, payload)
+        if status == "bad":
+            self.count("bad-heartbeat")
+            return None
+        if status == "beat":
+            return None
+        engine_id = self.by_uuid.get(ident.decode(errors="replace"))
+        if engine_id is None:
+            self.count("unknown-heart")
+            return None
+        engine = self.engines[engine_id]
+        if engine.is_live:
+            return None
+        engine.is_live = True
+        self.hearts.add(ident)
+        return engine
+
+    def tick(self) -> tuple[bytes, list[EngineRecord]]:
+        """A heartbeat period passed: the ping to send and the engines that died."""
+        ping, failed = self.hearts.tick()
+        dead = []
+        for ident in failed:
+            engine_id = self.by_uuid.get(ident.decode(errors="replace"))
+            if engine_id is not None:
+                dead.append(self.engines[engine_id])
+        return ping, dead
+
+    def unregister(self, engine_id: int, reason: str) -> tuple[EngineRecord, list[TaskRecord]] | None:
+        """Remove an engine; its unanswered requests fail with ``EngineError``."""
+        engine = self.engines.pop(engine_id, None)
+        if engine is None:
+            return None
+        self.by_uuid.pop(engine.uuid, None)
+        self.hearts.discard(engine.ident)
+        failed = []
+        now = time.time()
+        for msg_id in engine.outstanding:
+            record = self.records.get(msg_id)
+            if record is None or record.is_done:
+                continue
+            record.status = "error"
+            record.completed = now
+            record.result_content = {
+                "status": "error",
+                "ename": "EngineError",
+                "evalue": f"engine {engine_id} died before replying ({reason})",
+                "traceback": "",
+                "engine_info": {"engine_id": engine_id, "engine_uuid": engine.uuid},
+            }
+            failed.append(record)
+        engine.outstanding.clear()
+        engine.tasks.clear()
+        return engine, failed
+
+    def live_engines(self) -> dict[int, str]:
+        return {e.engine_id: e.uuid for e in self.engines.values() if e.is_live}
+
+    def engine_by_ident(self, ident: bytes) -> EngineRecord | None:
+        engine_id = self.by_uuid.get(ident.decode(errors="replace"))
+        return None if engine_id is None else self.engines[engine_id]
+
+    # -- task records -----------------------------------------------------
+
+    def request_seen(
+        self,
+        channel: str,
+        client_ident: bytes,
+        engine_ident: bytes | None,
+        header: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> TaskRecord:
+        """A request went to an engine (direct) or into the task queue (engine unknown yet)."""
+        msg_id = str(header["msg_id"])
+        record = self.records.get(msg_id)
+        if record is None:
+            record = self.records.add(
+                TaskRecord(
+                    msg_id=msg_id,
+                    channel=channel,
+                    client_ident=client_ident,
+                    header=header,
+                    metadata=metadata,
+                    submitted=_float(header.get("date")),
+                )
+            )
+        if engine_ident is not None:
+            self.assigned(msg_id, engine_ident, channel == "task")
+        return record
+
+    def assigned(self, msg_id: str, engine_ident: bytes, is_task: bool) -> None:
+        """A request was handed to an engine."""
+        record = self.records.get(msg_id)
+        engine = self.engine_by_ident(engine_ident)
+        if record is None or engine is None:
+            self.count("assigned-unknown")
+            return
+        record.engine_id = engine.engine_id
+        engine.outstanding.add(msg_id)
+        if is_task:
+            engine.tasks.add(msg_id)
+
+    def reply_seen(
+        self,
+        engine_ident: bytes | None,
+        header: dict[str, Any],
+        parent_header: dict[str, Any],
+        metadata: dict[str, Any],
+        content: dict[str, Any],
+        buffers: list[Any],
+    ) -> TaskRecord | None:
+        """A reply came back from an engine (or from the scheduler, for tasks it failed)."""
+        msg_id = parent_header.get("msg_id")
+        if not isinstance(msg_id, str):
+            self.count("reply-without-parent")
+            return None
+        record = self.records.get(msg_id)
+        if record is None:
+            # The request fell out of the store (or predates this hub): keep the reply anyway.
+            record = self.records.add(TaskRecord(msg_id=msg_id, channel="?", client_ident=b"", header=parent_header))
+        engine = self.engine_by_ident(engine_ident) if engine_ident else None
+        if engine is not None:
+            record.engine_id = engine.engine_id
+            engine.outstanding.discard(msg_id)
+            engine.tasks.discard(msg_id)
+            engine.completed += 1
+        record.result_header = header
+        record.result_metadata = metadata
+        record.result_content = content
+        record.result_buffers = list(buffers)
+        record.started = _float(metadata.get("started"))
+        record.completed = _float(metadata.get("completed")) or _float(header.get("date"))
+        record.status = str(content.get("status", "ok"))
+        self.records.finished(record)
+        return record
+
+    def queue_status(self, engine_ids: list[int] | None = None, unassigned: int = 0) -> dict[Any, Any]:
+        """ipyparallel's shape: ``{engine_id: {"queue", "completed", "tasks"}, "unassigned": n}``."""
+        status: dict[Any, Any] = {}
+        for engine_id, engine in sorted(self.engines.items()):
+            if engine_ids is not None and engine_id not in engine_ids:
+                continue
+            status[engine_id] = {
+                "queue": len(engine.outstanding) - len(engine.tasks),
+                "completed": engine.completed,
+                "tasks": len(engine.tasks),
+            }
+        status["unassigned"] = unassigned
+        return status
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

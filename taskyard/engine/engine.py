@@ -1,0 +1,318 @@
+"""The engine process: registration, the heart, and the request loop.
+
+The engine connects a DEALER per channel (``mux`` for direct requests, ``task``
+for load-balanced ones, ``control`` for abort/clear/shutdown), each with the
+engine's uuid as identity, plus a PUB for iopub output. Its heart is a C-level
+forwarding device in its own thread (SUB from the controller's ping, DEALER back
+to its pong), so it keeps beating while user code holds the GIL.
+
+The loop is a plain :class:`zmq.Poller`: control messages are read before every
+request, so an abort reaches a queued request before it runs. A request runs to
+completion on the main thread; its reply goes back on the channel it came from.
+Anything malformed is logged, counted and dropped; a signed request of an
+unknown type gets an error reply so that nobody waits on it forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import zmq
+from zmq.devices import ThreadDevice
+
+from taskyard.engine.kernel import Kernel
+from taskyard.error import ConfigError, ProtocolError
+from taskyard.protocol import connection
+from taskyard.protocol.session import Message, Session
+
+log = logging.getLogger("taskyard.engine")
+
+
+class EngineStopping(BaseException):
+    """Raised by the SIGTERM handler to unwind the loop (and any running user code)."""
+
+
+REQUEST_TYPES = {"apply_request": "apply", "execute_request": "execute"}
+
+
+class Engine:
+    """One engine, connected to the controller described by ``info``.
+
+    Parameters
+    ----------
+    info : dict
+        The engine connection file's contents.
+    controller_timeout : float
+        Exit when no heartbeat ping has been seen for this many seconds (the
+        controller is gone).
+    """
+
+    def __init__(self, info: dict[str, Any], controller_timeout: float = 10.0, log_output: bool = False) -> None:
+        self.info = info
+        self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="engine")
+        self.uuid = os.urandom(8).hex()
+        self.ident = self.uuid.encode()
+        self.context = zmq.Context()
+        self.engine_id = -1
+        self.kernel: Kernel | None = None
+        self.controller_timeout = controller_timeout
+        self.aborted: set[str] = set()
+        self._stopping = False
+        self.dropped = 0
+        self.log_output = log_output
+        self.heart: ThreadDevice | None = None
+
+    def _socket(self, kind: int, channel: str, identity: bool = True) -> zmq.Socket[Any]:
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 1000)
+        if identity:
+            sock.setsockopt(zmq.IDENTITY, self.ident)
+        sock.connect(connection.url(self.info, channel))
+        return sock
+
+    def connect(self) -> None:
+        """Connect every channel and start the heart (before registering, so
+        the controller can route to us as soon as it says we exist)."""
+        self.mux = self._socket(zmq.DEALER, "mux")
+        self.control = self._socket(zmq.DEALER, "control")
+        self.task = self._socket(zmq.DEALER, "task") if "task" in self.info else None
+        self.iopub = self._socket(zmq.PUB, "iopub", identity=False)
+        self.ping_watch = self.context.socket(zmq.SUB)
+        self.ping_watch.setsockopt(zmq.SUBSCRIBE, b"")
+        self.ping_watch.connect(connection.url(self.info, "hb_ping"))
+        heart = ThreadDevice(zmq.FORWARDER, zmq.SUB, zmq.DEALER)
+        heart.setsockopt_in(zmq.SUBSCRIBE, b"")
+        heart.setsockopt_out(zmq.IDENTITY, self.ident)
+        heart.setsockopt_in(zmq.LINGER, 0)
+        heart.setsockopt_out(zmq.LINGER, 0)
+        heart.connect_in(connection.url(self.info, "hb_ping"))
+        heart.connect_out(connection.url(self.info, "hb_pong"))
+        heart.daemon = True
+        heart.start()
+        self.heart = heart
+        self.registration = self._socket(zmq.DEALER, "registration")
+
+    def register(self, timeout: float = 30.0) -> int:
+        """Ask the hub for an engine id; raises ConfigError if it does not answer."""
+        self.session.send_new(
+            self.registration, "registration_request", {"uuid": self.uuid, "info": {"pid": os.getpid()}}
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.registration.poll(100):
+                continue
+            frames = self.registration.recv_multipart()
+            try:
+                reply = self.session.deserialize(frames)
+            except ProtocolError as exc:
+                log.warning("registration: dropped a bad reply: %s", exc)
+                continue
+            if reply.content.get("status") != "ok":
+                raise ConfigError(f"registration refused: {reply.content.get('evalue')}")
+            self.engine_id = int(reply.content["id"])
+            self.kernel = Kernel(self.engine_id, self.uuid)
+            log.info("registered as engine %d", self.engine_id)
+            return self.engine_id
+        raise ConfigError(
+            f"no controller answered at {connection.url(self.info, 'registration')} within {timeout:.0f} s"
+        )
+
+    # -- loop -------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        def on_term(*_: Any) -> None:
+            self.stop()
+            raise EngineStopping()
+
+        signal.signal(signal.SIGTERM, on_term)
+
+    def run(self) -> None:
+        """Serve requests until shut down or the controller is gone."""
+        poller = zmq.Poller()
+        request_sockets = [s for s in (self.mux, self.task) if s is not None]
+        for sock in (self.control, *request_sockets, self.ping_watch):
+            poller.register(sock, zmq.POLLIN)
+        try:
+            self._loop(poller, request_sockets)
+        except EngineStopping:
+            pass
+        self.close()
+
+    def _loop(self, poller: zmq.Poller, request_sockets: list[zmq.Socket[Any]]) -> None:
+        last_ping_at = time.monotonic()
+        while not self._stopping:
+            try:
+                events = dict(poller.poll(500))
+            except zmq.ZMQError:
+                if self._stopping:
+                    break
+                raise
+            if self._drain_pings():
+                last_ping_at = time.monotonic()
+            elif time.monotonic() - last_ping_at > self.controller_timeout:
+                log.error("no heartbeat from the controller for %.0f s; exiting", self.controller_timeout)
+                break
+            if self.control in events:
+                self._serve(self.control)
+            for sock in request_sockets:
+                if sock in events and not self._stopping:
+                    self._serve_control_nowait()
+                    self._serve(sock)
+
+    def _drain_pings(self) -> bool:
+        seen = False
+        while True:
+            try:
+                self.ping_watch.recv(zmq.NOBLOCK)
+                seen = True
+            except zmq.Again:
+                return seen
+
+    def _serve_control_nowait(self) -> None:
+        while self.control.poll(0):
+            self._serve(self.control)
+
+    def _serve(self, sock: zmq.Socket[Any]) -> None:
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        try:
+            msg = self.session.deserialize(frames)
+        except ProtocolError as exc:
+            self.dropped += 1
+            log.warning("dropped a bad message (%d so far): %s", self.dropped, exc)
+            return
+        try:
+            if sock is self.control:
+                self._on_control(msg)
+            else:
+                self._on_request(sock, msg)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.dropped += 1
+            log.warning("dropped a bad %s: %s", msg.msg_type, exc)
+
+    def _reply(
+        self,
+        sock: zmq.Socket[Any],
+        parent: Message,
+        msg_type: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        buffers: list[Any] | None = None,
+    ) -> None:
+        self.session.send_new(
+            sock, msg_type, content, parent=parent, idents=parent.idents, metadata=metadata, buffers=buffers
+        )
+
+    def _on_request(self, sock: zmq.Socket[Any], msg: Message) -> None:
+        assert self.kernel is not None
+        reply_type = msg.msg_type.replace("_request", "_reply") if msg.msg_type.endswith("_request") else "error_reply"
+        method = REQUEST_TYPES.get(msg.msg_type)
+        base = {**self.kernel.engine_info, "status": "error"}
+        if method is None:
+            content = _engine_error("KernelError", f"unknown request type {msg.msg_type!r}")
+            self._reply(sock, msg, reply_type, content, base)
+            return
+        target = msg.metadata.get("to")
+        if target is not None and target != self.uuid:
+            # A direct request addressed to another engine: a replay, not ours to run.
+            self.dropped += 1
+            log.warning("dropped %s addressed to engine %s", msg.msg_id, target)
+            return
+        if msg.msg_id in self.aborted:
+            self.aborted.discard(msg.msg_id)
+            self._reply(sock, msg, reply_type, _aborted(), {**base, "status": "aborted"})
+            return
+
+        def publish(name: str, text: str) -> None:
+            self.session.send_new(
+                self.iopub,
+                "stream",
+                {"name": name, "text": text},
+                parent=msg,
+                metadata={"engine_id": self.engine_id},
+                idents=[f"engine.{self.engine_id}.{name}".encode()],
+            )
+
+        content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
+        if self.log_output and content["status"] == "error":
+            log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))
+        self._reply(sock, msg, reply_type, content, metadata, buffers)
+
+    def _on_control(self, msg: Message) -> None:
+        assert self.kernel is not None
+        kind = msg.msg_type
+        if kind == "abort_request":
+            msg_ids = msg.content.get("msg_ids")
+            if msg_ids is None:
+                self._abort_queued()
+            else:
+                self.aborted.update(str(m) for m in msg_ids)
+            self._reply(self.control, msg, "abort_reply", {"status": "ok"})
+        elif kind == "clear_request":
+            self.kernel.clear()
+            self._reply(self.control, msg, "clear_reply", {"status": "ok"})
+        elif kind == "shutdown_request":
+            self._reply(self.control, msg, "shutdown_reply", {"status": "ok"})
+            self.stop()
+        else:
+            self._reply(
+                self.control, msg, "error_reply", _engine_error("KernelError", f"unknown control request {kind!r}")
+            )
+
+    def _abort_queued(self) -> None:
+        for sock in (self.mux, self.task):
+            if sock is None:
+                continue
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                try:
+                    msg = self.session.deserialize(frames)
+                except ProtocolError:
+                    self.dropped += 1
+                    continue
+                reply_type = msg.msg_type.replace("_request", "_reply")
+                assert self.kernel is not None
+                self._reply(sock, msg, reply_type, _aborted(), {**self.kernel.engine_info, "status": "aborted"})
+
+    # -- shutdown ---------------------------------------------------------
+
+    def unregister(self) -> None:
+        if self.engine_id < 0:
+            return
+        try:
+            self.session.send_new(self.registration, "unregistration_request", {"id": self.engine_id})
+            self.registration.poll(200)
+        except zmq.ZMQError:
+            pass
+
+    def close(self) -> None:
+        self.unregister()
+        for sock in (self.mux, self.task, self.control, self.iopub, self.registration, self.ping_watch):
+            if sock is not None:
+                sock.close(linger=500)
+
+
+def _engine_error(ename: str, evalue: str) -> dict[str, Any]:
+    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": "", "origin": "engine"}
+
+
+def _aborted() -> dict[str, Any]:
+    return {
+        "status": "aborted",
+        "ename": "TaskAborted",
+        "evalue": "aborted before it ran",
+        "traceback": "",
+        "origin": "engine",
+    }

@@ -1,0 +1,203 @@
+"""Running requests on an engine: the namespace, apply, execute, captured output.
+
+The kernel does no socket IO. It takes a request's buffers or code and returns
+the reply's ``content`` and buffers; printed output goes to a ``publish``
+callback (the engine sends it on iopub) and is also returned for the reply's
+metadata.
+
+Functions defined interactively (module ``__main__``) run with the engine's
+namespace as their globals, as in ipyparallel: ``dv["a"] = 5`` then
+``dv.apply(lambda: a)`` sees 5. The globals such a function carried from the
+client (imports, helpers, constants) are added to the namespace; a name the
+user set on the engine is never overwritten, but a name that was itself filled
+in from an earlier call is refreshed, so a constant changed in the client
+reaches the engine.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import sys
+import time
+import traceback
+import types
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from taskyard.error import ProtocolError, UnmetDependency
+from taskyard.protocol.reference import Reference
+from taskyard.protocol.serialize import serialize_object, unpack_apply
+
+#: Captured output kept for a reply's metadata; the rest still streams on iopub.
+MAX_CAPTURED = 1 << 20
+STREAM_INTERVAL = 0.2
+
+
+class OutputCapture:
+    """A text stream that collects output and streams it out in pieces."""
+
+    def __init__(self, name: str, publish: Callable[[str, str], None]) -> None:
+        self.name = name
+        self.publish = publish
+        self.parts: list[str] = []
+        self.size = 0
+        self.pending: list[str] = []
+        self.last_sent_at = time.monotonic()
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self.size < MAX_CAPTURED:
+            self.parts.append(text)
+            self.size += len(text)
+        else:
+            self.truncated = True
+        self.pending.append(text)
+        if "\n" in text and time.monotonic() - self.last_sent_at > STREAM_INTERVAL:
+            self.flush()
+        return len(text)
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.publish(self.name, text)
+        self.last_sent_at = time.monotonic()
+
+    def isatty(self) -> bool:
+        return False
+
+    def getvalue(self) -> str:
+        text = "".join(self.parts)
+        return text + "\n[output truncated]\n" if self.truncated else text
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+
+class Kernel:
+    """The engine's namespace and the code that runs requests in it."""
+
+    def __init__(self, engine_id: int, engine_uuid: str) -> None:
+        self.engine_id = engine_id
+        self.engine_uuid = engine_uuid
+        self.user_ns: dict[str, Any] = {}
+        self._filled: dict[str, Any] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        """Reset the namespace to a fresh ``__main__``-like dict."""
+        self.user_ns.clear()
+        self.user_ns.update({"__name__": "__main__", "__builtins__": builtins})
+        self._filled.clear()
+
+    @property
+    def engine_info(self) -> dict[str, Any]:
+        return {"engine_id": self.engine_id, "engine_uuid": self.engine_uuid}
+
+    # -- running ----------------------------------------------------------
+
+    def run(
+        self, method: str, content: dict[str, Any], buffers: list[Any], publish: Callable[[str, str], None]
+    ) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+        """Run one request; returns ``(content, buffers, metadata)`` of the reply."""
+        stdout = OutputCapture("stdout", publish)
+        stderr = OutputCapture("stderr", publish)
+        saved: tuple[TextIO, TextIO] = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = stdout, stderr  # type: ignore[assignment]
+        started = time.time()
+        dependencies_met = True
+        try:
+            if method == "apply":
+                reply_content, reply_buffers = self._apply(buffers)
+            else:
+                reply_content, reply_buffers = self._execute(content)
+        except UnmetDependency as exc:
+            dependencies_met = False
+            reply_content, reply_buffers = self._error_content(exc), []
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
+            if type(exc).__name__ == "EngineStopping":
+                raise
+            reply_content, reply_buffers = self._error_content(exc), []
+        finally:
+            sys.stdout, sys.stderr = saved
+            stdout.flush()
+            stderr.flush()
+        metadata = {
+            **self.engine_info,
+            "started": started,
+            "completed": time.time(),
+            "status": reply_content["status"],
+            "dependencies_met": dependencies_met,
+            "stdout": stdout.getvalue(),
+            "stderr": stderr.getvalue(),
+        }
+        return reply_content, reply_buffers, metadata
+
+    def _apply(self, buffers: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+        try:
+            f, args, kwargs = unpack_apply(buffers)
+        except ProtocolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+        f = self._bind_to_namespace(f)
+        args = tuple(a.resolve(self.user_ns) if isinstance(a, Reference) else a for a in args)
+        kwargs = {k: v.resolve(self.user_ns) if isinstance(v, Reference) else v for k, v in kwargs.items()}
+        result = f(*args, **kwargs)
+        return {"status": "ok"}, serialize_object(result)
+
+    def _bind_to_namespace(self, f: Any) -> Any:
+        if not isinstance(f, types.FunctionType) or f.__module__ != "__main__":
+            return f
+        ns = self.user_ns
+        for name, value in f.__globals__.items():
+            if name.startswith("__"):
+                continue
+            if name not in ns or (name in self._filled and ns[name] is self._filled[name]):
+                ns[name] = value
+                self._filled[name] = value
+        bound = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
+        bound.__kwdefaults__ = f.__kwdefaults__
+        bound.__qualname__ = f.__qualname__
+        bound.__dict__.update(f.__dict__)
+        return bound
+
+    def _execute(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        code = content.get("code")
+        if not isinstance(code, str):
+            raise TypeError("execute_request needs a 'code' string")
+        tree = ast.parse(code, filename="<taskyard-execute>", mode="exec")
+        last_expr = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last_expr = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<taskyard-execute>", "exec"), self.user_ns)  # noqa: S102 - running user code is the job
+        reply: dict[str, Any] = {"status": "ok"}
+        if last_expr is not None:
+            value = eval(compile(last_expr, "<taskyard-execute>", "eval"), self.user_ns)  # noqa: S307
+            if value is not None and not content.get("silent"):
+                reply["execute_result"] = {"data": {"text/plain": repr(value)}}
+        return reply, []
+
+    def _error_content(self, exc: BaseException) -> dict[str, Any]:
+        tb = exc.__traceback__
+        # Drop the kernel's own frames: the user wants their code's traceback.
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        lines = traceback.format_exception(type(exc), exc, tb)
+        return {
+            "status": "error",
+            "ename": type(exc).__name__,
+            "evalue": str(exc),
+            "traceback": "".join(lines),
+            "engine_info": self.engine_info,
+            "origin": "user",
+        }

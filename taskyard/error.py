@@ -1,0 +1,225 @@
+"""The taskyard exception hierarchy.
+
+Every class says who raises it and when. Every class pickles (its ``__reduce__``
+rebuilds it from its constructor arguments), because errors travel: an engine
+raises, the scheduler fails a task, the hub stores the failure, a client raises it
+again in the user's process.
+
+The names follow ipyparallel's so that ``except ipp.error.X`` becomes
+``except ty.error.X`` and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+__all__ = [
+    "TaskyardError",
+    "ProtocolError",
+    "ConfigError",
+    "KernelError",
+    "RemoteError",
+    "CompositeError",
+    "EngineError",
+    "TimeoutError",
+    "NoEnginesRegistered",
+    "UnmetDependency",
+    "ImpossibleDependency",
+    "DependencyTimeout",
+    "InvalidDependency",
+    "TaskAborted",
+    "error_from_content",
+]
+
+
+class TaskyardError(Exception):
+    """Base class of every error taskyard raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.args)
+
+
+class ProtocolError(TaskyardError):
+    """Raised when a message cannot be parsed or its signature is wrong.
+
+    Raised by :mod:`taskyard.protocol` at the edge of every process; the shell
+    that received the message logs it, counts it and drops it.
+    """
+
+
+class ConfigError(TaskyardError, ValueError):
+    """Raised for a bad setting: an unknown scheme, a bad log level, a missing
+    connection file. The message lists the valid choices where there are some."""
+
+
+class KernelError(TaskyardError):
+    """Raised when an engine could not run a request at all (as opposed to the
+    user's code raising, which is a :class:`RemoteError`)."""
+
+
+class TimeoutError(TaskyardError, builtins.TimeoutError):  # noqa: A001
+    """Raised by ``AsyncResult.get(timeout)``, ``Client.wait_for_engines`` and
+    every other client-side wait that ran out of time before the work finished.
+    The work itself goes on."""
+
+
+class NoEnginesRegistered(TaskyardError):
+    """Raised by the client when work is aimed at engines and none is registered."""
+
+
+class EngineError(TaskyardError):
+    """Raised for a request whose engine died (stopped answering heartbeats or
+    unregistered) before it replied. Set by the hub or the scheduler."""
+
+
+class TaskAborted(TaskyardError):
+    """Raised for a request that was aborted (``Client.abort``) before it ran."""
+
+
+class RemoteError(TaskyardError):
+    """An exception raised by user code on an engine.
+
+    Attributes
+    ----------
+    ename : str
+        The remote exception's type name, e.g. ``"ZeroDivisionError"``.
+    evalue : str
+        ``str()`` of the remote exception.
+    traceback : str
+        The remote traceback, formatted.
+    engine_info : dict
+        ``{"engine_id": int, "engine_uuid": str, "method": str}`` of where it ran.
+    """
+
+    def __init__(
+        self,
+        ename: str,
+        evalue: str,
+        traceback: str = "",
+        engine_info: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(ename, evalue, traceback, engine_info)
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = traceback
+        self.engine_info = dict(engine_info or {})
+
+    @property
+    def engine_id(self) -> int | None:
+        return self.engine_info.get("engine_id")
+
+    def __str__(self) -> str:
+        where = ""
+        if self.engine_id is not None:
+            where = f"[engine {self.engine_id}] "
+        return f"{where}{self.ename}: {self.evalue}"
+
+    def render_traceback(self) -> str:
+        """The remote traceback with a header naming the engine."""
+        header = f"[engine {self.engine_id}]" if self.engine_id is not None else "[engine ?]"
+        body = self.traceback.rstrip() or f"{self.ename}: {self.evalue}"
+        return f"{header} {body}"
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of the local traceback of the client.
+        return self.render_traceback().splitlines()
+
+    def print_traceback(self) -> None:
+        print(self.render_traceback())  # noqa: T201 - asked for by the user
+
+
+class CompositeError(RemoteError):
+    """Several errors from several engines, raised by multi-engine results.
+
+    ``elist`` holds the individual errors (:class:`RemoteError`,
+    :class:`EngineError`, ...), in the order of the requests.
+    """
+
+    def __init__(self, message: str, elist: list[BaseException]) -> None:
+        TaskyardError.__init__(self, message, elist)
+        self.message = message
+        self.elist = list(elist)
+        first = self.elist[0] if self.elist else None
+        self.ename = getattr(first, "ename", type(first).__name__ if first else "")
+        self.evalue = getattr(first, "evalue", str(first) if first else "")
+        self.traceback = getattr(first, "traceback", "")
+        self.engine_info = dict(getattr(first, "engine_info", {}) or {})
+
+    def __str__(self) -> str:
+        lines = [f"{self.message} ({len(self.elist)} errors)"]
+        for error in self.elist:
+            lines.append(f"  {error}")
+        return "\n".join(lines)
+
+    def render_traceback(self) -> str:
+        parts = [f"{self.message}:"]
+        for error in self.elist:
+            if isinstance(error, RemoteError):
+                parts.append(error.render_traceback())
+            else:
+                parts.append(f"{type(error).__name__}: {error}")
+        return "\n\n".join(parts)
+
+    def raise_exception(self, index: int = 0) -> None:
+        """Raise the ``index``-th error on its own."""
+        raise self.elist[index]
+
+
+class UnmetDependency(TaskyardError):
+    """Raised by a task's function on an engine (via ``@require``, ``@depend``
+    or ``dependent``) when the engine cannot run it; the scheduler re-routes the
+    task and never sends it to that engine again."""
+
+
+class ImpossibleDependency(UnmetDependency):
+    """Raised for a task the scheduler can never run: a dependency failed under
+    ``success_only``, ``follow`` dependencies ran on several engines, or every
+    live engine is excluded."""
+
+
+class DependencyTimeout(ImpossibleDependency):
+    """Raised for a task whose ``timeout`` expired while it was still waiting to
+    be assigned to an engine."""
+
+
+class InvalidDependency(ImpossibleDependency):
+    """Raised for a task that depends on an unknown msg_id or on itself."""
+
+
+_BY_NAME: dict[str, type[TaskyardError]] = {
+    cls.__name__: cls
+    for cls in (
+        TaskyardError,
+        ProtocolError,
+        ConfigError,
+        KernelError,
+        TimeoutError,
+        NoEnginesRegistered,
+        EngineError,
+        TaskAborted,
+        UnmetDependency,
+        ImpossibleDependency,
+        DependencyTimeout,
+        InvalidDependency,
+    )
+}
+
+
+def error_from_content(content: dict[str, Any], engine_info: dict[str, Any] | None = None) -> BaseException:
+    """Rebuild the exception a reply's ``content`` describes.
+
+    Errors raised by taskyard itself (``ename`` one of this module's classes, and
+    ``origin`` not ``"user"``) come back as that typed class, so users can catch
+    them; anything raised by user code comes back as a :class:`RemoteError`.
+    """
+    ename = str(content.get("ename", "Error"))
+    evalue = str(content.get("evalue", ""))
+    traceback = content.get("traceback", "")
+    if isinstance(traceback, list):
+        traceback = "\n".join(str(line) for line in traceback)
+    info = dict(engine_info or content.get("engine_info") or {})
+    cls = _BY_NAME.get(ename)
+    if cls is not None and content.get("origin") != "user":
+        return cls(evalue)
+    return RemoteError(ename, evalue, str(traceback), info)

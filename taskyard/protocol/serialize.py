@@ -1,0 +1,222 @@
+"""Turning functions, arguments and results into frames and back.
+
+Objects are pickled with cloudpickle at protocol 5. Large contiguous buffers
+(numpy arrays, bytearrays, and top-level ``bytes``/``memoryview`` arguments) do
+not go into the pickle: they become frames of their own, sent without a copy and
+loaded as views on the received frame.
+
+A function's pickle is cached per function object, so ``map`` over 10,000 items
+or an ``apply_async`` loop pickles the function once. The cache is only used when
+it cannot go stale: the function's code, defaults, closure cells and the globals
+it names must all be immutable values (numbers, strings, tuples of those,
+modules, functions, classes). A function that reads a list or an array from its
+globals is pickled afresh each time, as the user expects.
+"""
+
+from __future__ import annotations
+
+import pickle
+import types
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cloudpickle
+
+from taskyard.error import ProtocolError
+
+#: Buffers smaller than this stay inside the pickle: a frame costs more than a copy.
+INLINE_THRESHOLD = 64 * 1024
+
+_IMMUTABLE_TYPES = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    range,
+    frozenset,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    type,
+)
+
+
+def _keep_inline(buffer: pickle.PickleBuffer) -> bool:
+    # pickle calls this for each out-of-band candidate; a true value keeps it in-band.
+    return memoryview(buffer).nbytes < INLINE_THRESHOLD
+
+
+class _RawBuffer:
+    """Stands in a pickle for a top-level bytes/memoryview argument sent as a frame."""
+
+    __slots__ = ("index", "as_bytes")
+
+    def __init__(self, index: int, as_bytes: bool) -> None:
+        self.index = index
+        self.as_bytes = as_bytes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_RawBuffer, (self.index, self.as_bytes))
+
+
+def _frame_view(frame: Any) -> memoryview:
+    if isinstance(frame, memoryview):
+        return frame
+    buffer = getattr(frame, "buffer", None)
+    if buffer is not None:
+        return buffer  # type: ignore[no-any-return]
+    return memoryview(frame)
+
+
+def serialize_object(obj: Any) -> list[Any]:
+    """``obj`` as ``[pickle, buffer frames...]``."""
+    frames: list[Any] = []
+    data = cloudpickle.dumps(obj, protocol=5, buffer_callback=lambda b: _collect(b, frames))
+    return [data, *frames]
+
+
+def _collect(buffer: pickle.PickleBuffer, frames: list[Any]) -> bool:
+    if _keep_inline(buffer):
+        return True
+    frames.append(buffer.raw())
+    return False
+
+
+def deserialize_object(frames: Sequence[Any]) -> Any:
+    """Inverse of :func:`serialize_object`; buffers become views on the frames."""
+    if not frames:
+        raise ProtocolError("no frames to deserialize")
+    views = [_frame_view(f) for f in frames[1:]]
+    try:
+        return pickle.loads(_frame_view(frames[0]), buffers=views)
+    except Exception as exc:
+        raise ProtocolError(f"cannot unpickle: {type(exc).__name__}: {exc}") from exc
+
+
+# -- functions ----------------------------------------------------------
+
+
+def _is_immutable_value(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, tuple):
+        return depth < 3 and all(_is_immutable_value(v, depth + 1) for v in value)
+    return isinstance(value, _IMMUTABLE_TYPES)
+
+
+_NAMES_BY_CODE: weakref.WeakKeyDictionary[types.CodeType, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    names = _NAMES_BY_CODE.get(code)
+    if names is None:
+        collected = set(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                collected.update(_global_names(const))
+        names = tuple(sorted(collected))
+        _NAMES_BY_CODE[code] = names
+    return names
+
+
+def _fingerprint(f: types.FunctionType) -> tuple[Any, ...] | None:
+    """A value that changes whenever ``f``'s pickle could change, or None."""
+    values: list[Any] = []
+    for cell in f.__closure__ or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # empty cell
+            values.append(None)
+    module_globals = f.__globals__
+    for name in _global_names(f.__code__):
+        if name in module_globals:
+            values.append(module_globals[name])
+    values.extend(f.__defaults__ or ())
+    values.extend((f.__kwdefaults__ or {}).values())
+    if not all(_is_immutable_value(v) for v in values):
+        return None
+    return (f.__code__, *(id(v) for v in values))
+
+
+class FunctionPickleCache:
+    """Caches the pickles of functions whose pickle cannot change (see module doc)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[weakref.ref[Any], tuple[Any, ...], bytes]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def dumps(self, f: Callable[..., Any]) -> bytes:
+        if not isinstance(f, types.FunctionType):
+            self.misses += 1
+            return cloudpickle.dumps(f, protocol=5)
+        fingerprint = _fingerprint(f)
+        key = id(f)
+        entry = self._entries.get(key)
+        if fingerprint is not None and entry is not None:
+            ref, old_fingerprint, data = entry
+            if ref() is f and old_fingerprint == fingerprint:
+                self.hits += 1
+                self._entries.move_to_end(key)
+                return data
+        self.misses += 1
+        data = cloudpickle.dumps(f, protocol=5)
+        if fingerprint is not None:
+            self._entries[key] = (weakref.ref(f), fingerprint, data)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return data
+
+
+_function_cache = FunctionPickleCache()
+
+
+def pack_apply(f: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> list[Any]:
+    """Frames for an apply request: ``[function pickle, (args, kwargs) pickle, buffers...]``.
+
+    Large top-level ``bytes``/``memoryview`` arguments and large array buffers
+    become frames of their own.
+    """
+    raw: list[Any] = []
+    placeholders: list[_RawBuffer] = []
+
+    def lift(value: Any) -> Any:
+        if isinstance(value, (bytes, memoryview)) and memoryview(value).nbytes >= INLINE_THRESHOLD:
+            raw.append(value)
+            placeholders.append(_RawBuffer(len(raw) - 1, isinstance(value, bytes)))
+            return placeholders[-1]
+        return value
+
+    args = tuple(lift(a) for a in args)
+    kwargs = {k: lift(v) for k, v in (kwargs or {}).items()}
+    # pickle.loads consumes out-of-band buffers from the front of the list, so the
+    # raw frames go last and their placeholders count from the end.
+    for placeholder in placeholders:
+        placeholder.index -= len(raw)
+    frames: list[Any] = []
+    data = cloudpickle.dumps((args, kwargs), protocol=5, buffer_callback=lambda b: _collect(b, frames))
+    return [_function_cache.dumps(f), data, *frames, *raw]
+
+
+def unpack_apply(frames: Sequence[Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """Inverse of :func:`pack_apply`."""
+    if len(frames) < 2:
+        raise ProtocolError(f"apply request needs at least 2 buffers, got {len(frames)}")
+    views = [_frame_view(f) for f in frames[2:]]
+    try:
+        f = pickle.loads(_frame_view(frames[0]))
+        args, kwargs = pickle.loads(_frame_view(frames[1]), buffers=views)
+    except Exception as exc:
+        raise ProtocolError(f"cannot unpickle apply request: {type(exc).__name__}: {exc}") from exc
+
+    def lower(value: Any) -> Any:
+        if isinstance(value, _RawBuffer):
+            view = views[value.index]
+            return bytes(view) if value.as_bytes else view
+        return value
+
+    return f, tuple(lower(a) for a in args), {k: lower(v) for k, v in kwargs.items()}

@@ -1,0 +1,278 @@
+"""Message envelope, signing and replay protection.
+
+Theory of operation
+-------------------
+Every message on every channel is a multipart ZeroMQ message::
+
+    [routing identities..., b"<IDS|MSG>", signature, header, parent_header,
+     metadata, content, buffers...]
+
+The four dict frames are JSON. ``buffers`` carry pickles and raw data (numpy
+arrays travel as their own frames, never copied into a pickle). The signature is
+a keyed MAC over the four dict frames *and every buffer*, so a tampered pickle is
+as detectable as a tampered header; a message whose signature does not match is
+rejected before anything in it is looked at.
+
+Each receiving :class:`Session` remembers the signatures of the last
+``replay_window`` messages it accepted; a message that repeats one of them is a
+replay and is rejected. The window is bounded by count so memory stays flat; a
+replay older than the window is not caught by this check (the engines' own
+per-request bookkeeping and the scheduler's task table catch re-sent tasks that
+are still known).
+
+:class:`Session` does no IO: it turns a :class:`Message` into frames and frames
+back into a :class:`Message`, raising :class:`~taskyard.error.ProtocolError`
+with what was wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from taskyard.error import ProtocolError
+from taskyard.protocol import jsonutil
+
+DELIM = b"<IDS|MSG>"
+PROTOCOL_VERSION = "1.0"
+
+#: A frame as pyzmq hands it over with ``copy=False`` or as we build it.
+Frame = Union[bytes, bytearray, memoryview, Any]
+
+#: Largest JSON frame accepted; anything bigger is an oversized header.
+MAX_JSON_FRAME = 4 * 1024 * 1024
+
+SIGNATURE_SCHEMES = {"hmac-sha256": hashlib.sha256, "hmac-sha512": hashlib.sha512}
+
+
+def new_key() -> str:
+    """A fresh random key for a connection file."""
+    return os.urandom(32).hex()
+
+
+def _as_buffer(frame: Frame) -> bytes | memoryview:
+    if isinstance(frame, (bytes, memoryview)):
+        return frame
+    buffer = getattr(frame, "buffer", None)  # zmq.Frame
+    if buffer is not None:
+        return buffer  # type: ignore[no-any-return]
+    return memoryview(frame)
+
+
+def _as_bytes(frame: Frame) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    raw = getattr(frame, "bytes", None)  # zmq.Frame
+    if raw is not None:
+        return raw  # type: ignore[no-any-return]
+    return bytes(frame)
+
+
+@dataclass(slots=True)
+class Message:
+    """A parsed message: four dicts, raw buffers and the routing identities."""
+
+    header: dict[str, Any]
+    parent_header: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+    buffers: list[Any] = field(default_factory=list)
+    idents: list[bytes] = field(default_factory=list)
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header["msg_id"])
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header["msg_type"])
+
+    @property
+    def parent_id(self) -> str | None:
+        parent = self.parent_header.get("msg_id")
+        return None if parent is None else str(parent)
+
+
+class Session:
+    """Builds, signs, verifies and parses messages for one process.
+
+    Parameters
+    ----------
+    key : bytes or str
+        The shared secret from the connection file. An empty key disables
+        signing (only for tests of the unsigned path; every app uses a key).
+    signature_scheme : str
+        ``"hmac-sha256"`` (default) or ``"hmac-sha512"``.
+    replay_window : int
+        How many accepted signatures to remember for replay detection.
+    username : str
+        Recorded in every header.
+    """
+
+    def __init__(
+        self,
+        key: bytes | str = b"",
+        signature_scheme: str = "hmac-sha256",
+        replay_window: int = 65536,
+        username: str = "",
+        session_id: str | None = None,
+    ) -> None:
+        if signature_scheme not in SIGNATURE_SCHEMES:
+            choices = ", ".join(sorted(SIGNATURE_SCHEMES))
+            raise ProtocolError(f"unknown signature scheme {signature_scheme!r}; choose one of: {choices}")
+        self.key = key.encode() if isinstance(key, str) else bytes(key)
+        self.signature_scheme = signature_scheme
+        self._mac = hmac.new(self.key, digestmod=SIGNATURE_SCHEMES[signature_scheme]) if self.key else None
+        self.session = session_id or os.urandom(8).hex()
+        self.username = username or os.environ.get("USER", "taskyard")
+        self._counter = itertools.count()
+        self._seen: set[bytes] = set()
+        self._seen_order: deque[bytes] = deque()
+        self.replay_window = replay_window
+        #: Why messages were rejected, by reason; shells log and expose these.
+        self.rejected: dict[str, int] = {}
+
+    # -- building ---------------------------------------------------------
+
+    def new_msg_id(self) -> str:
+        return f"{self.session}-{next(self._counter)}"
+
+    def header(self, msg_type: str, msg_id: str | None = None) -> dict[str, Any]:
+        return {
+            "msg_id": msg_id or self.new_msg_id(),
+            "msg_type": msg_type,
+            "session": self.session,
+            "username": self.username,
+            "date": time.time(),
+            "version": PROTOCOL_VERSION,
+        }
+
+    def msg(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: Message | dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[Frame] | None = None,
+        msg_id: str | None = None,
+    ) -> Message:
+        if isinstance(parent, Message):
+            parent_header = parent.header
+        else:
+            parent_header = parent or {}
+        return Message(
+            header=self.header(msg_type, msg_id),
+            parent_header=parent_header,
+            metadata=metadata or {},
+            content=content or {},
+            buffers=list(buffers or []),
+        )
+
+    def sign(self, frames: Iterable[Frame]) -> bytes:
+        """The signature of the given dict frames and buffers, hex-encoded."""
+        if self._mac is None:
+            return b""
+        mac = self._mac.copy()
+        for frame in frames:
+            mac.update(_as_buffer(frame))
+        return mac.hexdigest().encode()
+
+    def serialize(self, msg: Message, idents: Sequence[bytes] = ()) -> list[Frame]:
+        """The frames to send for ``msg``, routed through ``idents``."""
+        parts = [
+            jsonutil.dumps(msg.header),
+            jsonutil.dumps(msg.parent_header),
+            jsonutil.dumps(msg.metadata),
+            jsonutil.dumps(msg.content),
+        ]
+        signature = self.sign(itertools.chain(parts, msg.buffers))
+        return [*idents, DELIM, signature, *parts, *msg.buffers]
+
+    # -- parsing ----------------------------------------------------------
+
+    def _reject(self, reason: str, detail: str) -> ProtocolError:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return ProtocolError(f"{reason}: {detail}")
+
+    @staticmethod
+    def split_idents(frames: Sequence[Frame]) -> tuple[list[bytes], list[Frame]]:
+        """Split routing identities from the message proper at the delimiter."""
+        for index, frame in enumerate(frames):
+            raw = _as_buffer(frame)
+            if len(raw) == len(DELIM) and bytes(raw) == DELIM:
+                return [_as_bytes(f) for f in frames[:index]], list(frames[index + 1 :])
+            if index >= 16:
+                break
+        raise ProtocolError("malformed: no <IDS|MSG> delimiter")
+
+    def deserialize(self, frames: Sequence[Frame], check_replay: bool = True) -> Message:
+        """Parse frames into a :class:`Message`, verifying the signature.
+
+        Raises :class:`~taskyard.error.ProtocolError` for anything wrong: no
+        delimiter, too few frames, a bad or repeated signature, oversized or
+        non-JSON headers, a header without ``msg_id``/``msg_type``.
+        """
+        try:
+            idents, rest = self.split_idents(frames)
+        except ProtocolError as exc:
+            raise self._reject("malformed", str(exc)) from None
+        if len(rest) < 5:
+            raise self._reject("truncated", f"{len(rest)} frames after the delimiter, need at least 5")
+        signature = _as_bytes(rest[0])
+        parts = rest[1:5]
+        buffers = rest[5:]
+        for part in parts:
+            if len(_as_buffer(part)) > MAX_JSON_FRAME:
+                raise self._reject("oversized", f"a header frame exceeds {MAX_JSON_FRAME} bytes")
+        if self._mac is not None:
+            if not signature:
+                raise self._reject("unsigned", "message carries no signature")
+            expected = self.sign(itertools.chain(parts, buffers))
+            if not hmac.compare_digest(signature, expected):
+                raise self._reject("bad-signature", "signature does not match")
+            if check_replay:
+                if signature in self._seen:
+                    raise self._reject("replay", "signature already seen")
+                self._remember(signature)
+        try:
+            header, parent_header, metadata, content = (jsonutil.loads(_as_buffer(p)) for p in parts)
+        except ValueError as exc:
+            raise self._reject("malformed", f"bad JSON: {exc}") from None
+        if not all(isinstance(d, dict) for d in (header, parent_header, metadata, content)):
+            raise self._reject("malformed", "header frames must be JSON objects")
+        if not isinstance(header.get("msg_id"), str) or not isinstance(header.get("msg_type"), str):
+            raise self._reject("malformed", "header lacks msg_id or msg_type")
+        return Message(header, parent_header, metadata, content, list(buffers), idents)
+
+    def _remember(self, signature: bytes) -> None:
+        self._seen.add(signature)
+        self._seen_order.append(signature)
+        if len(self._seen_order) > self.replay_window:
+            self._seen.discard(self._seen_order.popleft())
+
+    # -- socket helpers ---------------------------------------------------
+
+    def send(self, socket: Any, msg: Message, idents: Sequence[bytes] = ()) -> None:
+        """Serialize and send ``msg`` on a pyzmq socket (or ZMQStream)."""
+        socket.send_multipart(self.serialize(msg, idents), copy=False)
+
+    def send_new(
+        self,
+        socket: Any,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: Message | dict[str, Any] | None = None,
+        idents: Sequence[bytes] = (),
+        metadata: dict[str, Any] | None = None,
+        buffers: Sequence[Frame] | None = None,
+    ) -> Message:
+        msg = self.msg(msg_type, content, parent, metadata, buffers)
+        self.send(socket, msg, idents)
+        return msg
