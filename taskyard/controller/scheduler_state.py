@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
+from taskyard.controller.scheduler_invariants import check_invariants
 from taskyard.controller.scheduler_task import ScheduledTask, TaskState, Verdict
 from taskyard.error import ConfigError
 from taskyard.schemes import get_scheme
@@ -560,59 +561,4 @@ class TaskSchedulerState:
         AssertionError
             Naming the broken invariant.
         """
-        counts = dict.fromkeys(TaskState, 0)
-        for task_id, task in self._tasks.items():
-            counts[task.state] += 1
-            assert task.task_id == task_id
-            assert task_id not in self._finished, f"{task_id} is both unfinished and finished"
-            if task.state is TaskState.RUNNING:
-                assert task.engine_id in self._engines, f"{task_id} runs on a dead engine"
-                assert task_id in self._engines[task.engine_id].outstanding
-            else:
-                assert task.engine_id is None
-            if task.state is TaskState.READY:
-                self._validate_ready(task)
-            if task.state is TaskState.WAITING:
-                verdict, _ = task.verdict()
-                assert verdict is Verdict.WAIT, f"{task_id} waits but its verdict is {verdict}"
-            for engine_id in task.follow_engines:
-                assert engine_id in self._engines, f"{task_id} follows dead engine {engine_id}"
-                assert task_id in self._follow_index[engine_id]
-        assert counts == self._counts, f"state counts {self._counts} != actual {counts}"
-        running = 0
-        for engine_id, engine in self._engines.items():
-            for task_id in engine.outstanding:
-                task = self._tasks[task_id]
-                assert task.state is TaskState.RUNNING and task.engine_id == engine_id
-            running += len(engine.outstanding)
-            assert self.hwm == 0 or len(engine.outstanding) <= self.hwm, f"engine {engine_id} over hwm"
-        assert running == self._counts[TaskState.RUNNING]
-        assert set(self._lru) == set(self._engines)
-        assert len(self._finished) == len(self._finished_order) <= self.finished_window
-        assert set(self._finished) == set(self._finished_order)
-        for dep_id in self._dependents:
-            assert dep_id not in self._finished, f"dependents of finished {dep_id} were not resolved"
-            assert dep_id in self._tasks or dep_id in self._awaiting_hub, f"nobody will resolve {dep_id}"
-        for dep_id in self._awaiting_hub:
-            assert dep_id not in self._tasks and dep_id not in self._finished
-        for engine_id, followers in self._follow_index.items():
-            assert engine_id in self._engines and followers
-            for task_id in followers:
-                assert engine_id in self._tasks[task_id].follow_engines
-        for task_id in self._ready_restricted:
-            assert self._tasks[task_id].state is TaskState.READY and self._tasks[task_id].is_restricted
-        assert not self._resolutions and not self._actions
-
-    def _validate_ready(self, task: ScheduledTask) -> None:
-        task_id = task.task_id
-        entry = (task.ready_seq, task_id)
-        eligible = self._eligible_engines(task)
-        assert eligible or not self._engines, f"{task_id} is ready but no live engine may run it"
-        for engine_id in eligible:
-            assert not self._has_room(self._engines[engine_id]), f"{task_id} queued while {engine_id} idles"
-        if task.is_restricted:
-            assert task_id in self._ready_restricted
-            for engine_id in eligible:
-                assert entry in self._engines[engine_id].queue, f"{task_id} missing from {engine_id}'s queue"
-        else:
-            assert entry in self._ready_any, f"{task_id} missing from the shared queue"
+        check_invariants(self)
