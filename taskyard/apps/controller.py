@@ -11,6 +11,7 @@ from traitlets import Float, Int, Unicode, validate
 
 from taskyard.apps.base import BaseTaskyardApp, base_aliases, base_flags
 from taskyard.controller.hub import Controller, ControllerConfig
+from taskyard.controller.tasks import attach, fork_scheduler
 from taskyard.error import ConfigError
 from taskyard.protocol.session import SIGNATURE_SCHEMES, new_key
 from taskyard.schemes import ALL_SCHEMES
@@ -87,10 +88,13 @@ class IPController(BaseTaskyardApp):
             max_records=self.max_records,
             max_record_bytes=int(self.max_record_mb * 1024 * 1024),
         )
+        # Fork the scheduler first: no ZeroMQ context may exist across a fork.
+        scheduler = fork_scheduler(config) if config.scheme != "pure" else None
         controller = Controller(config)
         controller.install_signal_handlers()
         controller.bind()
-        attach_task_scheduler(controller)
+        if scheduler is not None:
+            attach(controller, scheduler)
         controller.write_connection_files()
         log.info(
             "controller ready on %s (pid %d, scheme %s); engines connect with: ipengine%s",
@@ -109,15 +113,6 @@ class IPController(BaseTaskyardApp):
             sys.stderr.flush()
             # Device threads block in C and have no clean stop; leave without joining them.
             os._exit(0)
-
-
-def attach_task_scheduler(controller: Controller) -> None:
-    """Start the task channel for the configured scheme (see taskyard.controller.tasks)."""
-    try:
-        from taskyard.controller.tasks import attach
-    except ImportError:
-        return
-    attach(controller)
 
 
 main = IPController.main

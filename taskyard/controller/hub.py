@@ -78,10 +78,8 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._files: list[Path] = []
         self.task_features: list[str] = []
-        #: hooks the task scheduler shell plugs in (unassigned counts, engine events)
-        self.unassigned_count: Callable[[], int] = lambda: 0
-        self.on_engine_live: list[Callable[[int, str], None]] = []
-        self.on_engine_dead: list[Callable[[int, str], None]] = []
+        #: called on close (e.g. to stop the task scheduler process)
+        self.on_close: list[Callable[[], None]] = []
 
     # -- binding ----------------------------------------------------------
 
@@ -108,6 +106,8 @@ class Controller:
         self.monitor.setsockopt(zmq.RCVHWM, 0)
         self.monitor.setsockopt(zmq.SUBSCRIBE, b"")
         self.monitor.bind(MONITOR_URL)
+        # The task scheduler runs in another process and reports over loopback.
+        self.ports["monitor"] = self.monitor.bind_to_random_port("tcp://127.0.0.1")
         self.registration = self._bind(zmq.ROUTER, "registration")
         self.hb_ping = self._bind(zmq.PUB, "hb_ping")
         self.hb_pong = self._bind(zmq.ROUTER, "hb_pong")
@@ -245,8 +245,6 @@ class Controller:
             if engine is not None:
                 log.info("engine %d is live (uuid %s)", engine.engine_id, engine.uuid)
                 self._notify("registration_notification", {"id": engine.engine_id, "uuid": engine.uuid})
-                for hook in self.on_engine_live:
-                    hook(engine.engine_id, engine.uuid)
 
     def _beat(self) -> None:
         ping, dead = self.state.tick()
@@ -261,8 +259,6 @@ class Controller:
         engine, failed = result
         log.warning("engine %d unregistered: %s (%d requests failed)", engine_id, reason, len(failed))
         self._notify("unregistration_notification", {"id": engine_id, "uuid": engine.uuid, "reason": reason})
-        for hook in self.on_engine_dead:
-            hook(engine_id, engine.uuid)
 
     def _notify(self, msg_type: str, content: dict[str, Any]) -> None:
         self.session.send_new(self.notification, msg_type, content)
@@ -377,7 +373,7 @@ class Controller:
     def _handle_queue_request(self, msg: Message) -> None:
         targets = msg.content.get("targets")
         engine_ids = None if targets is None else [int(t) for t in targets]
-        status = self.state.queue_status(engine_ids, self.unassigned_count())
+        status = self.state.queue_status(engine_ids)
         self._reply(msg, "queue_reply", {"status": "ok", "queue": {str(k): v for k, v in status.items()}})
 
     def _handle_result_request(self, msg: Message) -> None:
@@ -400,6 +396,8 @@ class Controller:
 
     def _handle_status_request(self, msg: Message) -> None:
         """Which of these msg_ids are done, failed, pending or unknown (for schedulers and clients)."""
+        # A request sent just before the asker's own may still be in the monitor queue.
+        self._on_monitor()
         out: dict[str, Any] = {}
         for msg_id in msg.content["msg_ids"]:
             record = self.state.records.get(str(msg_id))
@@ -441,8 +439,10 @@ class Controller:
     # -- shutdown ---------------------------------------------------------
 
     def close(self) -> None:
-        """Remove the connection files and tell clients we are going."""
+        """Remove the connection files, stop helpers and tell clients we are going."""
         self.remove_connection_files()
+        for hook in self.on_close:
+            hook()
         try:
             self._notify("shutdown_notification", {})
         except zmq.ZMQError:

@@ -157,6 +157,8 @@ class HubState:
         self.next_id = 0
         self.hearts = HeartMonitorState(max_misses=max_misses)
         self.records = TaskRecords(max_records, max_bytes)
+        #: load-balanced tasks the scheduler has not yet given to an engine
+        self.unassigned: set[str] = set()
         #: counts of odd events (bad messages, unknown engines), for logs and tests
         self.counters: dict[str, int] = {}
 
@@ -215,7 +217,8 @@ class HubState:
         now = time.time()
         for msg_id in engine.outstanding:
             record = self.records.get(msg_id)
-            if record is None or record.is_done:
+            if record is None or record.is_done or msg_id in engine.tasks:
+                # Load-balanced tasks are the scheduler's: it retries them or fails them itself.
                 continue
             record.status = "error"
             record.completed = now
@@ -264,6 +267,8 @@ class HubState:
             )
         if engine_ident is not None:
             self.assigned(msg_id, engine_ident, channel == "task")
+        elif channel == "task" and not record.is_done:
+            self.unassigned.add(msg_id)
         return record
 
     def assigned(self, msg_id: str, engine_ident: bytes, is_task: bool) -> None:
@@ -277,6 +282,7 @@ class HubState:
         engine.outstanding.add(msg_id)
         if is_task:
             engine.tasks.add(msg_id)
+            self.unassigned.discard(msg_id)
 
     def reply_seen(
         self,
@@ -302,6 +308,7 @@ class HubState:
             engine.outstanding.discard(msg_id)
             engine.tasks.discard(msg_id)
             engine.completed += 1
+        self.unassigned.discard(msg_id)
         record.result_header = header
         record.result_metadata = metadata
         record.result_content = content
@@ -312,7 +319,7 @@ class HubState:
         self.records.finished(record)
         return record
 
-    def queue_status(self, engine_ids: list[int] | None = None, unassigned: int = 0) -> dict[Any, Any]:
+    def queue_status(self, engine_ids: list[int] | None = None) -> dict[Any, Any]:
         """ipyparallel's shape: ``{engine_id: {"queue", "completed", "tasks"}, "unassigned": n}``."""
         status: dict[Any, Any] = {}
         for engine_id, engine in sorted(self.engines.items()):
@@ -323,7 +330,7 @@ class HubState:
                 "completed": engine.completed,
                 "tasks": len(engine.tasks),
             }
-        status["unassigned"] = unassigned
+        status["unassigned"] = len(self.unassigned)
         return status
 
 

@@ -275,6 +275,17 @@ class TaskSchedulerState:
         self._drain(engine_id)
         return self._flush()
 
+    def abort(self, task_ids: list[str], now: float) -> list[Action]:
+        """A client aborted tasks: those not yet sent to an engine fail with TaskAborted.
+
+        Running tasks are left alone; the engine aborts them if they are still queued there.
+        """
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            if task is not None and task.state is not TaskState.RUNNING:
+                self._give_up(task, "TaskAborted", "aborted before it was assigned to an engine")
+        return self._flush()
+
     def tick(self, now: float) -> list[Action]:
         """Fail unassigned tasks whose timeout has expired by ``now``."""
         deadlines = self._deadlines

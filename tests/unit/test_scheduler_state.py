@@ -651,3 +651,15 @@ def test_statistics_and_queue_status() -> None:
         1: {"queue": 1, "completed": 1, "tasks": 1},
         "unassigned": 2,
     }
+
+
+def test_abort_fails_unassigned_tasks_and_their_dependents() -> None:
+    core = Core()
+    core.engines(0)
+    core.submit("running")
+    core.submit("queued")
+    core.submit("child", after=dep("queued"))
+    actions = core._run(core.state.abort(["queued", "running", "nonexistent"], core.now))
+    assert failed(actions) == {"queued": "TaskAborted", "child": "ImpossibleDependency"}
+    # The running task is the engine's business; its reply is still delivered.
+    assert core.finish("running", 0) == [Deliver("running")]

@@ -1,0 +1,346 @@
+"""The task scheduler shell: sockets and a Poller loop around TaskSchedulerState.
+
+It runs in its own process (forked by ``ipcontroller``, see
+:mod:`taskyard.controller.tasks`) so that scheduling and the hub's
+bookkeeping use both cores. Per task it:
+
+1. receives the client's request on the client-facing ROUTER, verifies its
+   signature (replays are rejected here, so a captured request re-sent to the
+   scheduler never runs twice) and parses the flags from the metadata;
+2. tells the hub (a re-signed copy of the four header frames, no buffers);
+3. feeds the core and carries out its actions: ``Send`` forwards the original
+   frames to the chosen engine, ``Fail`` answers the client with a typed error,
+   ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the hub about
+   dependencies the core does not know.
+
+Replies from engines are not re-verified here: they are matched by the engine's
+routing identity (which a ROUTER never lets two peers share) against the task
+the core sent it; the client verifies every reply it gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
+from taskyard.controller.scheduler_state import TaskSchedulerState
+from taskyard.dependency import Dependency
+from taskyard.error import ProtocolError
+from taskyard.protocol import jsonutil
+from taskyard.protocol.session import DELIM, Message, Session
+
+log = logging.getLogger("taskyard.scheduler")
+
+TASK_TYPES = frozenset({"apply_request", "execute_request"})
+HUB_REQUERY_PERIOD = 0.25
+ENGINE_RESYNC_PERIOD = 1.0
+
+
+@dataclass(slots=True)
+class _Request:
+    client_ident: bytes
+    frames: list[Any]  # as received: [client_ident, DELIM, signature, 4 JSON frames, buffers...]
+    header: dict[str, Any]
+    last_reply: list[Any] | None = None
+
+
+def parse_task_spec(msg_id: str, metadata: dict[str, Any]) -> TaskSpec:
+    """The scheduler's view of a request, from its metadata; ValueError if malformed."""
+    after = metadata.get("after")
+    follow = metadata.get("follow")
+    targets = metadata.get("targets")
+    timeout = metadata.get("timeout")
+    retries = metadata.get("retries", 0)
+    if targets is not None and (not isinstance(targets, list) or not all(isinstance(t, int) for t in targets)):
+        raise ValueError("targets must be a list of engine ids")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError("timeout must be a non-negative number")
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError("retries must be a non-negative integer")
+    return TaskSpec(
+        task_id=msg_id,
+        after=Dependency.from_dict(after) if after else None,
+        follow=Dependency.from_dict(follow) if follow else None,
+        targets=targets,
+        timeout=float(timeout) if timeout else None,
+        retries=retries,
+    )
+
+
+class TaskScheduler:
+    """The load-balancing scheduler process."""
+
+    def __init__(self, key: str, signature_scheme: str, scheme: str, hwm: int, ip: str) -> None:
+        self.session = Session(key, signature_scheme, username="scheduler")
+        self.core = TaskSchedulerState(scheme, hwm, random.Random())
+        self.ip = ip
+        self.context = zmq.Context()
+        self.requests: dict[str, _Request] = {}
+        self.engine_idents: dict[int, bytes] = {}
+        self.engine_ids: dict[bytes, int] = {}
+        self.hub_pending: set[str] = set()
+        self._stopping = False
+        self.dropped = 0
+
+    # -- setup ------------------------------------------------------------
+
+    def bind(self) -> dict[str, int]:
+        self.client_router = self.context.socket(zmq.ROUTER)
+        self.engine_router = self.context.socket(zmq.ROUTER)
+        ports = {}
+        for name, sock in (("task", self.client_router), ("task_engine", self.engine_router)):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.setsockopt(zmq.RCVHWM, 0)
+            ports[name] = sock.bind_to_random_port(f"tcp://{self.ip}")
+        return ports
+
+    def connect_hub(self, monitor_url: str, registration_url: str, notification_url: str) -> None:
+        self.monitor = self.context.socket(zmq.PUB)
+        self.monitor.setsockopt(zmq.SNDHWM, 0)
+        self.monitor.setsockopt(zmq.LINGER, 1000)
+        self.monitor.connect(monitor_url)
+        self.hub = self.context.socket(zmq.DEALER)
+        self.hub.setsockopt(zmq.LINGER, 0)
+        self.hub.connect(registration_url)
+        self.notifications = self.context.socket(zmq.SUB)
+        self.notifications.setsockopt(zmq.SUBSCRIBE, b"")
+        self.notifications.connect(notification_url)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    # -- loop -------------------------------------------------------------
+
+    def run(self, parent_pid: int | None = None) -> None:
+        poller = zmq.Poller()
+        handlers = {
+            self.client_router: self._on_client,
+            self.engine_router: self._on_engine,
+            self.hub: self._on_hub,
+            self.notifications: self._on_notification,
+        }
+        for sock in handlers:
+            poller.register(sock, zmq.POLLIN)
+        self._ask_hub("connection_request", {})
+        next_resync_at = time.monotonic() + ENGINE_RESYNC_PERIOD
+        next_requery_at = time.monotonic() + HUB_REQUERY_PERIOD
+        while not self._stopping:
+            now = time.monotonic()
+            deadline = self.core.next_deadline()
+            if deadline is not None and now >= deadline:
+                self._execute(self.core.tick(now))
+                deadline = self.core.next_deadline()
+            if now >= next_resync_at:
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.error("the controller is gone; exiting")
+                    return
+                self._ask_hub("connection_request", {})
+                next_resync_at = now + ENGINE_RESYNC_PERIOD
+            if self.hub_pending and now >= next_requery_at:
+                self._ask_hub("status_request", {"msg_ids": sorted(self.hub_pending)})
+                next_requery_at = now + HUB_REQUERY_PERIOD
+            wake_at = min(next_resync_at, deadline if deadline is not None else next_resync_at)
+            timeout_ms = max(0.0, (wake_at - time.monotonic()) * 1000)
+            try:
+                events = poller.poll(timeout_ms)
+            except InterruptedError:
+                continue
+            for sock, _ in events:
+                handlers[sock]()
+
+    # -- clients ----------------------------------------------------------
+
+    def _on_client(self) -> None:
+        for _ in range(256):
+            try:
+                frames = self.client_router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as exc:
+                self.dropped += 1
+                log.warning("dropped a bad request (%d so far): %s", self.dropped, exc)
+                continue
+            if not msg.idents:
+                self.dropped += 1
+                continue
+            self._on_request(msg, frames)
+
+    def _on_request(self, msg: Message, frames: list[Any]) -> None:
+        client_ident = msg.idents[0]
+        if msg.msg_type == "abort_request":
+            msg_ids = msg.content.get("msg_ids") or []
+            self._execute(self.core.abort([str(m) for m in msg_ids], time.monotonic()))
+            return
+        request = _Request(client_ident, frames, msg.header)
+        if msg.msg_type not in TASK_TYPES:
+            self._fail(request, msg.msg_id, "KernelError", f"the task scheduler cannot run {msg.msg_type!r} requests")
+            return
+        if msg.msg_id in self.requests or self.core.is_known(msg.msg_id):
+            self.dropped += 1
+            log.warning("dropped a second request with msg_id %s", msg.msg_id)
+            return
+        try:
+            spec = parse_task_spec(msg.msg_id, msg.metadata)
+        except (ValueError, TypeError, KeyError) as exc:
+            self._fail(request, msg.msg_id, "InvalidDependency", f"bad task flags: {exc}")
+            return
+        self.requests[msg.msg_id] = request
+        self._tell_hub_submitted(frames, len(msg.idents))
+        self._execute(self.core.submit(spec, time.monotonic()))
+
+    def _tell_hub_submitted(self, frames: list[Any], n_idents: int) -> None:
+        first = n_idents + 2  # idents, DELIM, signature
+        parts = frames[first : first + 4]
+        signature = self.session.sign(parts)
+        self.monitor.send_multipart([b"task-in", *frames[:n_idents], DELIM, signature, *parts], copy=False)
+
+    # -- engines ----------------------------------------------------------
+
+    def _on_engine(self) -> None:
+        for _ in range(256):
+            try:
+                frames = self.engine_router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                self._on_reply(frames)
+            except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+                self.dropped += 1
+                log.warning("dropped a bad reply from an engine: %s", exc)
+
+    def _on_reply(self, frames: list[Any]) -> None:
+        engine_ident = frames[0].bytes
+        engine_id = self.engine_ids.get(engine_ident)
+        if engine_id is None:
+            raise ValueError(f"reply from an unknown engine {engine_ident!r}")
+        # [engine_ident, client_ident, DELIM, signature, header, parent, metadata, content, ...]
+        if frames[2].bytes != DELIM or len(frames) < 8:
+            raise ValueError("malformed reply")
+        parent = jsonutil.loads(frames[5].buffer)
+        metadata = jsonutil.loads(frames[6].buffer)
+        task_id = str(parent["msg_id"])
+        request = self.requests.get(task_id)
+        if request is None:
+            raise ValueError(f"reply to an unknown task {task_id}")
+        request.last_reply = frames[1:]
+        now = time.monotonic()
+        if metadata.get("dependencies_met") is False:
+            self._execute(self.core.unmet(task_id, engine_id, now))
+        else:
+            self._execute(self.core.finish(task_id, engine_id, metadata.get("status") == "ok", now))
+
+    # -- the hub ----------------------------------------------------------
+
+    def _ask_hub(self, msg_type: str, content: dict[str, Any]) -> None:
+        self.session.send_new(self.hub, msg_type, content)
+
+    def _on_hub(self) -> None:
+        while True:
+            try:
+                frames = self.hub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as exc:
+                log.warning("dropped a bad message from the hub: %s", exc)
+                continue
+            if msg.msg_type == "connection_reply":
+                self._sync_engines({int(k): str(v) for k, v in msg.content.get("engines", {}).items()})
+            elif msg.msg_type == "status_reply":
+                self._on_status(msg.content.get("tasks", {}))
+
+    def _on_status(self, tasks: dict[str, Any]) -> None:
+        now = time.monotonic()
+        for msg_id, info in tasks.items():
+            if msg_id not in self.hub_pending:
+                continue
+            status = info.get("status")
+            if status == "pending":
+                continue
+            self.hub_pending.discard(msg_id)
+            if status == "unknown":
+                self._execute(self.core.external_unknown(msg_id, now))
+            else:
+                self._execute(self.core.external_result(msg_id, status == "ok", info.get("engine_id"), now))
+
+    def _on_notification(self) -> None:
+        while True:
+            try:
+                frames = self.notifications.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames, check_replay=False)
+            except ProtocolError:
+                continue
+            if msg.msg_type == "registration_notification":
+                self._add_engine(int(msg.content["id"]), str(msg.content["uuid"]))
+            elif msg.msg_type == "unregistration_notification":
+                self._remove_engine(int(msg.content["id"]))
+
+    def _sync_engines(self, engines: dict[int, str]) -> None:
+        for engine_id, uuid in engines.items():
+            if engine_id not in self.engine_idents:
+                self._add_engine(engine_id, uuid)
+        for engine_id in list(self.engine_idents):
+            if engine_id not in engines:
+                self._remove_engine(engine_id)
+
+    def _add_engine(self, engine_id: int, uuid: str) -> None:
+        if engine_id in self.engine_idents:
+            return
+        ident = uuid.encode()
+        self.engine_idents[engine_id] = ident
+        self.engine_ids[ident] = engine_id
+        log.info("engine %d joined", engine_id)
+        self._execute(self.core.add_engine(engine_id, time.monotonic()))
+
+    def _remove_engine(self, engine_id: int) -> None:
+        ident = self.engine_idents.pop(engine_id, None)
+        if ident is None:
+            return
+        self.engine_ids.pop(ident, None)
+        log.info("engine %d left", engine_id)
+        self._execute(self.core.remove_engine(engine_id, time.monotonic()))
+
+    # -- actions ----------------------------------------------------------
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                request = self.requests[action.task_id]
+                engine_ident = self.engine_idents[action.engine_id]
+                self.engine_router.send_multipart([engine_ident, *request.frames], copy=False)
+                self.monitor.send_multipart([b"task-assign", engine_ident, action.task_id.encode()])
+            elif isinstance(action, Deliver):
+                request = self.requests.pop(action.task_id)
+                assert request.last_reply is not None, "Deliver without a reply"
+                self.client_router.send_multipart(request.last_reply, copy=False)
+                self.monitor.send_multipart([b"task-out", *request.last_reply], copy=False)
+            elif isinstance(action, Fail):
+                request = self.requests.pop(action.task_id, None)
+                if request is not None:
+                    self._fail(request, action.task_id, action.ename, action.evalue)
+            elif isinstance(action, QueryHub):
+                self.hub_pending.update(action.msg_ids)
+                self._ask_hub("status_request", {"msg_ids": list(action.msg_ids)})
+
+    def _fail(self, request: _Request, task_id: str, ename: str, evalue: str) -> None:
+        msg_type = str(request.header.get("msg_type", "apply_request")).replace("_request", "_reply")
+        content = {"status": "error", "ename": ename, "evalue": evalue, "traceback": "", "origin": "scheduler"}
+        metadata = {"status": "error", "engine_id": None, "engine_uuid": None, "dependencies_met": True}
+        reply = self.session.msg(msg_type, content, parent=request.header, metadata=metadata)
+        frames = self.session.serialize(reply, [request.client_ident])
+        self.client_router.send_multipart(frames, copy=False)
+        self.monitor.send_multipart([b"task-out", *frames], copy=False)
