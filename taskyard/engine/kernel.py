@@ -5,8 +5,9 @@ the reply's ``content`` and buffers; printed output goes to a ``publish``
 callback (the engine sends it on iopub) and is also returned for the reply's
 metadata.
 
-Functions defined interactively (module ``__main__``) run with the engine's
-namespace as their globals, as in ipyparallel: ``dv["a"] = 5`` then
+Functions that travel by value (defined in ``__main__``, lambdas, closures:
+anything cloudpickle could not send as a reference to an importable module)
+run with the engine's namespace as their globals, as in ipyparallel: ``dv["a"] = 5`` then
 ``dv.apply(lambda: a)`` sees 5. The globals such a function carried from the
 client (imports, helpers, constants) are added to the namespace; a name the
 user set on the engine is never overwritten, but a name that was itself filled
@@ -156,7 +157,11 @@ class Kernel:
         return {"status": "ok"}, serialize_object(result)
 
     def _bind_to_namespace(self, f: Any) -> Any:
-        if not isinstance(f, types.FunctionType) or f.__module__ != "__main__":
+        if not isinstance(f, types.FunctionType):
+            return f
+        module = sys.modules.get(f.__module__) if f.__module__ != "__main__" else None
+        if module is not None and f.__globals__ is vars(module):
+            # Imported by reference from a real module: it keeps that module's globals.
             return f
         ns = self.user_ns
         for name, value in f.__globals__.items():
