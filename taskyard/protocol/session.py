@@ -243,8 +243,8 @@ class Session:
                 self._remember(signature)
         try:
             header, parent_header, metadata, content = (jsonutil.loads(_as_buffer(p)) for p in parts)
-        except ValueError as exc:
-            raise self._reject("malformed", f"bad JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
+            raise self._reject("malformed", f"bad JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
         if not all(isinstance(d, dict) for d in (header, parent_header, metadata, content)):
             raise self._reject("malformed", "header frames must be JSON objects")
         if not isinstance(header.get("msg_id"), str) or not isinstance(header.get("msg_type"), str):
