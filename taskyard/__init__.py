@@ -13,7 +13,7 @@ The names follow ipyparallel's, so ``import ipyparallel as ipp`` becomes
 """
 
 from taskyard import error
-from taskyard.client import AsyncMapResult, AsyncResult, Client, DirectView, LoadBalancedView, interactive
+from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.dependency import Dependency, depend, dependent, require
 from taskyard.protocol.reference import Reference
 
@@ -23,6 +23,7 @@ __all__ = [
     "AsyncMapResult",
     "AsyncResult",
     "Client",
+    "Cluster",
     "Dependency",
     "DirectView",
     "LoadBalancedView",

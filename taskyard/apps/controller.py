@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from typing import Any
 
 from traitlets import Float, Int, Unicode, validate
@@ -42,6 +44,9 @@ class IPController(BaseTaskyardApp):
     max_records = Int(100_000, help="Most task records the hub keeps.").tag(config=True)
     max_record_mb = Float(1024.0, help="Most megabytes of results the hub keeps for get_result.").tag(config=True)
     key = Unicode("", help="The signing key (default: a new random key each start).").tag(config=True)
+    watch_pid = Int(0, help="Stop when the process with this pid exits (used by ty.Cluster); 0 = never.").tag(
+        config=True
+    )
 
     aliases = {
         **base_aliases,
@@ -96,6 +101,8 @@ class IPController(BaseTaskyardApp):
         if scheduler is not None:
             attach(controller, scheduler)
         controller.write_connection_files()
+        if self.watch_pid:
+            _watch_parent(self.watch_pid, controller)
         log.info(
             "controller ready on %s (pid %d, scheme %s); engines connect with: ipengine%s",
             self.ip,
@@ -113,6 +120,24 @@ class IPController(BaseTaskyardApp):
             sys.stderr.flush()
             # Device threads block in C and have no clean stop; leave without joining them.
             os._exit(0)
+
+
+def _watch_parent(pid: int, controller: Controller) -> None:
+    """Stop the controller once ``pid`` is gone (its owner died without stopping it)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                log.warning("process %d that owns this controller is gone; stopping", pid)
+                controller.stop()
+                return
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 main = IPController.main

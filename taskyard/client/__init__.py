@@ -2,6 +2,7 @@
 
 from taskyard.client.asyncresult import AsyncMapResult, AsyncResult, Metadata
 from taskyard.client.client import Client
+from taskyard.client.cluster import Cluster
 from taskyard.client.view import DirectView, LoadBalancedView, interactive
 
-__all__ = ["Client", "AsyncResult", "AsyncMapResult", "Metadata", "DirectView", "LoadBalancedView", "interactive"]
+__all__ = ["Client", "Cluster", "AsyncResult", "AsyncMapResult", "Metadata", "DirectView", "LoadBalancedView", "interactive"]

@@ -1,0 +1,71 @@
+"""ty.Cluster: starting and stopping clusters from Python."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import taskyard as ty
+from tests.helpers import assert_all_gone, children_of
+
+
+def test_context_manager_starts_connects_and_stops(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(n=2)
+    with cluster as rc:
+        assert len(rc.ids) == 2
+        assert rc[:].apply_sync(lambda: "hi") == ["hi", "hi"]
+        pids = cluster._launcher.pids()
+        pids += children_of(pids[0])
+        assert cluster.is_running
+    assert not cluster.is_running
+    assert_all_gone(pids)
+
+
+def test_sync_start_and_stop_with_scheme(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(n=1, scheme="lru", cluster_id="named")
+    rc = cluster.start_and_connect_sync()
+    try:
+        assert rc.task_scheme == "lru"
+        assert rc.load_balanced_view().apply_sync(lambda: 3) == 3
+        assert "named" in str(rc.url_file)
+        pids = cluster._launcher.pids()
+        pids += children_of(pids[0])
+    finally:
+        cluster.stop_cluster_sync()
+    assert_all_gone(pids)
+
+
+def test_async_context_manager(taskyard_dir: Path) -> None:
+    async def main() -> list[int]:
+        async with ty.Cluster(n=2) as rc:
+            return await asyncio.wrap_future(rc[:].apply_async(lambda: 1))
+
+    assert asyncio.run(main()) == [1, 1]
+
+
+def test_everything_stops_when_the_owner_is_killed(taskyard_dir: Path, tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import json, os, sys
+        import taskyard as ty
+        cluster = ty.Cluster(n=2)
+        rc = cluster.start_and_connect_sync()
+        print(json.dumps(cluster._launcher.pids()), flush=True)
+        sys.stdin.readline()
+        os._exit(0)  # no cleanup at all, as if the kernel were killed
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None and owner.stdin is not None
+    pids = json.loads(owner.stdout.readline())
+    pids += children_of(pids[0])
+    owner.stdin.write("\n")
+    owner.stdin.close()
+    owner.wait(10)
+    owner.stdout.close()
+    # The controller notices within a second or two; engines follow within their controller timeout.
+    assert_all_gone(pids, timeout=25)
