@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -109,6 +110,19 @@ class Client:
         reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
         for key, uuid in reply.content.get("engines", {}).items():
             self._engines[int(key)] = uuid
+        self._activate_if_first()
+
+    def _activate_if_first(self) -> None:
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        if shell is not None and getattr(shell, "_taskyard_magics", None) is None:
+            self.activate()
+
+    def activate(self, targets: Any = "all", suffix: str = "") -> Any:
+        """Register the ``%px`` magics (``%px{suffix}``, ...) for ``targets`` in IPython."""
+        from taskyard.client.magics import activate
+
+        return activate(self.direct_view(targets), suffix)
 
     # -- engines ----------------------------------------------------------
 
@@ -580,8 +594,6 @@ def _progress_bar(total: int, unit: str, interactive: bool | None) -> Any:
     if interactive is False:
         return None
     try:
-        import sys
-
         if interactive is None and not (sys.stderr.isatty() or "ipykernel" in sys.modules):
             return None
         from tqdm.auto import tqdm
