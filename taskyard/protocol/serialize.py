@@ -1,16 +1,18 @@
 """Turning functions, arguments and results into frames and back.
 
 Objects are pickled with cloudpickle at protocol 5. Large contiguous buffers
-(numpy arrays, bytearrays, and top-level ``bytes``/``memoryview`` arguments) do
-not go into the pickle: they become frames of their own, sent without a copy and
+(numpy arrays anywhere, and top-level ``bytes``/``memoryview`` arguments of an
+apply request) do not go into the pickle: they become frames of their own, sent without a copy and
 loaded as views on the received frame.
 
 A function's pickle is cached per function object, so ``map`` over 10,000 items
 or an ``apply_async`` loop pickles the function once. The cache is only used when
 it cannot go stale: the function's code, defaults, closure cells and the globals
 it names must all be immutable values (numbers, strings, tuples of those,
-modules, functions, classes). A function that reads a list or an array from its
-globals is pickled afresh each time, as the user expects.
+modules, importable functions and classes, and functions pickled by value whose
+own code, globals, closures and defaults pass the same test). A function that
+reads a list or an array from its globals, directly or through a helper it
+calls, is pickled afresh each time, as the user expects.
 """
 
 from __future__ import annotations
@@ -40,9 +42,7 @@ _IMMUTABLE_TYPES = (
     range,
     frozenset,
     types.ModuleType,
-    types.FunctionType,
     types.BuiltinFunctionType,
-    type,
 )
 
 
@@ -101,10 +101,21 @@ def deserialize_object(frames: Sequence[Any]) -> Any:
 # -- functions ----------------------------------------------------------
 
 
-def _is_immutable_value(value: Any, depth: int = 0) -> bool:
-    if isinstance(value, tuple):
-        return depth < 3 and all(_is_immutable_value(v, depth + 1) for v in value)
-    return isinstance(value, _IMMUTABLE_TYPES)
+#: How many by-value functions one fingerprint may walk through before giving up.
+_MAX_FUNCTIONS = 32
+
+_ABSENT = object()
+
+
+def _pickled_by_reference(obj: Any) -> bool:
+    # cloudpickle stores importable functions and classes by name: their pickle cannot go stale.
+    check = getattr(cloudpickle.cloudpickle, "_should_pickle_by_reference", None)
+    if check is None:
+        return False
+    try:
+        return bool(check(obj))
+    except Exception:
+        return False
 
 
 _NAMES_BY_CODE: weakref.WeakKeyDictionary[types.CodeType, tuple[str, ...]] = weakref.WeakKeyDictionary()
@@ -122,23 +133,59 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
     return names
 
 
+class _Fingerprint:
+    """Everything a function's pickle depends on, if all of it is immutable."""
+
+    def __init__(self) -> None:
+        #: held strongly, so that an id is never reused while the cache compares against it
+        self.values: list[Any] = []
+        self._visited: set[int] = set()
+
+    def function(self, f: types.FunctionType) -> bool:
+        # A by-value function pickles its code, closure, globals, defaults and __dict__.
+        if id(f) in self._visited:
+            return True
+        if len(self._visited) >= _MAX_FUNCTIONS:
+            return False
+        self._visited.add(id(f))
+        depends: list[Any] = [f.__code__, f.__name__, f.__qualname__, f.__module__]
+        for cell in f.__closure__ or ():
+            try:
+                depends.append(cell.cell_contents)
+            except ValueError:  # empty cell
+                depends.append(_ABSENT)
+        module_globals = f.__globals__
+        depends.extend(module_globals.get(name, _ABSENT) for name in _global_names(f.__code__))
+        depends.extend(f.__defaults__ or ())
+        depends.extend((f.__kwdefaults__ or {}).values())
+        depends.extend(f.__dict__.values())
+        self.values.extend(depends)
+        return all(self.is_immutable(v) for v in depends)
+
+    def is_immutable(self, value: Any, depth: int = 0) -> bool:
+        if value is _ABSENT or isinstance(value, types.CodeType):
+            return True
+        if isinstance(value, tuple):
+            return depth < 3 and all(self.is_immutable(v, depth + 1) for v in value)
+        if isinstance(value, types.FunctionType):
+            return _pickled_by_reference(value) or self.function(value)
+        if isinstance(value, type):
+            # a class pickled by value carries its (mutable) class dict
+            return _pickled_by_reference(value)
+        return isinstance(value, _IMMUTABLE_TYPES)
+
+
 def _fingerprint(f: types.FunctionType) -> tuple[Any, ...] | None:
-    """A value that changes whenever ``f``'s pickle could change, or None."""
-    values: list[Any] = []
-    for cell in f.__closure__ or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:  # empty cell
-            values.append(None)
-    module_globals = f.__globals__
-    for name in _global_names(f.__code__):
-        if name in module_globals:
-            values.append(module_globals[name])
-    values.extend(f.__defaults__ or ())
-    values.extend((f.__kwdefaults__ or {}).values())
-    if not all(_is_immutable_value(v) for v in values):
+    """The objects ``f``'s pickle is made of (compared by identity), or None if any is mutable."""
+    fingerprint = _Fingerprint()
+    if not fingerprint.function(f):
         return None
-    return (f.__code__, *(id(v) for v in values))
+    return tuple(fingerprint.values)
+
+
+def _same(one: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
+    # identity, not equality: 1 == True == 1.0, but their pickles differ
+    return len(one) == len(other) and all(a is b for a, b in zip(one, other, strict=True))
 
 
 class FunctionPickleCache:
@@ -159,7 +206,7 @@ class FunctionPickleCache:
         entry = self._entries.get(key)
         if fingerprint is not None and entry is not None:
             ref, old_fingerprint, data = entry
-            if ref() is f and old_fingerprint == fingerprint:
+            if ref() is f and _same(old_fingerprint, fingerprint):
                 self.hits += 1
                 self._entries.move_to_end(key)
                 return data
@@ -175,6 +222,10 @@ class FunctionPickleCache:
 _function_cache = FunctionPickleCache()
 
 
+def _is_large_contiguous(view: memoryview) -> bool:
+    return view.nbytes >= INLINE_THRESHOLD and view.c_contiguous
+
+
 def pack_apply(f: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> list[Any]:
     """Frames for an apply request: ``[function pickle, (args, kwargs) pickle, buffers...]``.
 
@@ -185,7 +236,8 @@ def pack_apply(f: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict[str
     placeholders: list[_RawBuffer] = []
 
     def lift(value: Any) -> Any:
-        if isinstance(value, (bytes, memoryview)) and memoryview(value).nbytes >= INLINE_THRESHOLD:
+        # a non-contiguous memoryview cannot be a frame; cloudpickle copies it into the pickle
+        if isinstance(value, (bytes, memoryview)) and _is_large_contiguous(memoryview(value)):
             raw.append(value)
             placeholders.append(_RawBuffer(len(raw) - 1, isinstance(value, bytes)))
             return placeholders[-1]
@@ -207,11 +259,6 @@ def unpack_apply(frames: Sequence[Any]) -> tuple[Callable[..., Any], tuple[Any, 
     if len(frames) < 2:
         raise ProtocolError(f"apply request needs at least 2 buffers, got {len(frames)}")
     views = [_frame_view(f) for f in frames[2:]]
-    try:
-        f = pickle.loads(_frame_view(frames[0]))
-        args, kwargs = pickle.loads(_frame_view(frames[1]), buffers=views)
-    except Exception as exc:
-        raise ProtocolError(f"cannot unpickle apply request: {type(exc).__name__}: {exc}") from exc
 
     def lower(value: Any) -> Any:
         if isinstance(value, _RawBuffer):
@@ -219,4 +266,9 @@ def unpack_apply(frames: Sequence[Any]) -> tuple[Callable[..., Any], tuple[Any, 
             return bytes(view) if value.as_bytes else view
         return value
 
-    return f, tuple(lower(a) for a in args), {k: lower(v) for k, v in kwargs.items()}
+    try:
+        f = pickle.loads(_frame_view(frames[0]))
+        args, kwargs = pickle.loads(_frame_view(frames[1]), buffers=views)
+        return f, tuple(lower(a) for a in args), {k: lower(v) for k, v in kwargs.items()}
+    except Exception as exc:
+        raise ProtocolError(f"cannot unpickle apply request: {type(exc).__name__}: {exc}") from exc
