@@ -26,10 +26,14 @@ class RemoteFunction:
 
 
 class ParallelFunction(RemoteFunction):
-    """Calling it maps the wrapped function over its (sequence) arguments.
+    """A function that runs on pieces of its (sequence) arguments, in parallel.
 
-    ``dist="b"`` (the only distribution) splits the sequences into contiguous
-    blocks. ``f.map(*seqs)`` is the same as calling it.
+    As in ipyparallel, calling it splits the sequences into contiguous blocks
+    (``dist="b"``, the only distribution) and calls the function once per
+    block, with the block itself: one block per engine on a DirectView, blocks
+    of ``chunksize`` items (default 1) on a LoadBalancedView. The items of the
+    returned blocks are joined into one list. ``f.map(*seqs)`` instead calls
+    the function on each item, like :meth:`View.map`.
     """
 
     def __init__(
@@ -42,7 +46,8 @@ class ParallelFunction(RemoteFunction):
 
     def __call__(self, *sequences: Any, **kwargs: Any) -> Any:
         with self.view.temp_flags(**self.flags):
-            return self.view.map(self.func, *sequences, block=self.block, **kwargs)
+            return self.view.map(self.func, *sequences, block=self.block, _per_chunk=True, **kwargs)
 
     def map(self, *sequences: Any, **kwargs: Any) -> Any:
-        return self(*sequences, **kwargs)
+        with self.view.temp_flags(**self.flags):
+            return self.view.map(self.func, *sequences, block=self.block, **kwargs)

@@ -44,6 +44,11 @@ def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
     return list(map(f, *sequences))
 
 
+def _call_chunk(f: Callable[..., Any], *chunks: Sequence[Any]) -> list[Any]:
+    """``f`` called once on whole chunks (``@parallel``); its items join the output."""
+    return list(f(*chunks))
+
+
 def partition(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
     """Split ``seq`` into ``n`` contiguous parts whose sizes differ by at most one."""
     length = len(seq)
@@ -189,7 +194,14 @@ class DirectView(View):
         ar = AsyncResult(self.client, states, getattr(f, "__name__", "f"), engine_ids, is_scalar)
         return self._finish(ar, block)
 
-    def map(self, f: Callable[..., Any], *sequences: Sequence[Any], block: bool | None = None, **kwargs: Any) -> Any:
+    def map(
+        self,
+        f: Callable[..., Any],
+        *sequences: Sequence[Any],
+        block: bool | None = None,
+        _per_chunk: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         if not sequences:
             raise TypeError("map needs at least one sequence")
         if kwargs:
@@ -201,7 +213,8 @@ class DirectView(View):
         chunks = [partition(s[:length], n) for s in sequences]
         states = []
         for i, engine_id in enumerate(engine_ids[:n]):
-            states.append(self.client.send_apply(_map_chunk, (f, *(c[i] for c in chunks)), engine_id=engine_id))
+            runner = _call_chunk if _per_chunk else _map_chunk
+            states.append(self.client.send_apply(runner, (f, *(c[i] for c in chunks)), engine_id=engine_id))
         ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"))
         return self._finish(ar, block)
 
@@ -326,11 +339,15 @@ class LoadBalancedView(View):
         block: bool | None = None,
         chunksize: int = 1,
         ordered: bool = True,
+        _per_chunk: bool = False,
         **flags: Any,
     ) -> Any:
         """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task."""
         if not sequences:
             raise TypeError("map needs at least one sequence")
+        unknown = set(flags) - set(self._flag_names)
+        if unknown:
+            raise TypeError(f"unexpected flags: {', '.join(sorted(unknown))}")
         if chunksize < 1:
             raise ValueError(f"chunksize must be at least 1, not {chunksize}")
         sequences = tuple(s if hasattr(s, "__getitem__") and hasattr(s, "__len__") else list(s) for s in sequences)
@@ -340,6 +357,7 @@ class LoadBalancedView(View):
         for start in range(0, length, chunksize):
             end = min(start + chunksize, length)
             chunk_args = (f, *(s[start:end] for s in sequences))
-            states.append(self.client.send_apply(_map_chunk, chunk_args, metadata=metadata))
+            runner = _call_chunk if _per_chunk else _map_chunk
+            states.append(self.client.send_apply(runner, chunk_args, metadata=metadata))
         ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"), ordered=ordered)
         return self._finish(ar, block)
