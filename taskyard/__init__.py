@@ -12,7 +12,7 @@ The names follow ipyparallel's, so ``import ipyparallel as ipp`` becomes
 ``import taskyard as ty``.
 """
 
-from taskyard import error
+from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.dependency import Dependency, depend, dependent, require
 from taskyard.protocol.reference import Reference
@@ -32,6 +32,7 @@ __all__ = [
     "dependent",
     "error",
     "interactive",
+    "plot",
     "require",
     "__version__",
 ]
