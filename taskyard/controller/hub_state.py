@@ -110,17 +110,19 @@ class TaskRecords:
         if existing is not None:
             return existing
         self._records[record.msg_id] = record
-        if len(self._records) > self.max_records:
-            self._evict_oldest()
+        # pending records may have held the store above its bound: catch up now
+        while len(self._records) > self.max_records and self._evict_oldest():
+            pass
         return record
 
-    def _evict_oldest(self) -> None:
+    def _evict_oldest(self) -> bool:
         # Oldest first, but never a pending task: its reply is still to come.
         for msg_id, record in self._records.items():
             if record.is_done:
                 self.drop(msg_id)
                 self.evicted += 1
-                return
+                return True
+        return False
 
     def drop(self, msg_id: str) -> None:
         record = self._records.pop(msg_id, None)
@@ -129,6 +131,8 @@ class TaskRecords:
 
     def finished(self, record: TaskRecord) -> None:
         """Account for the result buffers of a record that just finished."""
+        # a second reply for the same msg_id replaces the first one's buffers
+        self.nbytes -= self._with_buffers.pop(record.msg_id, 0)
         size = record.nbytes()
         if size:
             self._with_buffers[record.msg_id] = size
@@ -267,7 +271,7 @@ class HubState:
             )
         if engine_ident is not None:
             self.assigned(msg_id, engine_ident, channel == "task")
-        elif channel == "task" and not record.is_done:
+        elif channel == "task" and not record.is_done and record.engine_id is None:
             self.unassigned.add(msg_id)
         return record
 
@@ -302,12 +306,14 @@ class HubState:
         if record is None:
             # The request fell out of the store (or predates this hub): keep the reply anyway.
             record = self.records.add(TaskRecord(msg_id=msg_id, channel="?", client_ident=b"", header=parent_header))
+        was_done = record.is_done
         engine = self.engine_by_ident(engine_ident) if engine_ident else None
         if engine is not None:
             record.engine_id = engine.engine_id
             engine.outstanding.discard(msg_id)
             engine.tasks.discard(msg_id)
-            engine.completed += 1
+            if not was_done:  # a repeated reply is not more work done
+                engine.completed += 1
         self.unassigned.discard(msg_id)
         record.result_header = header
         record.result_metadata = metadata
