@@ -292,6 +292,36 @@ class Client:
             engine_id=engine_id,
         )
 
+    def apply(
+        self,
+        f: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        block: bool = False,
+        targets: Any = None,
+        after: Any = None,
+        follow: Any = None,
+        timeout: float | None = None,
+        retries: int = 0,
+    ) -> Any:
+        """Call ``f(*args, **kwargs)`` remotely.
+
+        With ``targets=None`` the task is load-balanced (and may carry ``after``,
+        ``follow``, ``timeout`` and ``retries``); otherwise it runs on each of
+        ``targets``. Returns an AsyncResult, or the result if ``block``.
+        """
+        if targets is None:
+            view: Any = self.load_balanced_view()
+            flags = {"after": after, "follow": follow, "timeout": timeout, "retries": retries}
+        else:
+            if after is not None or follow is not None or timeout or retries:
+                raise ValueError("after/follow/timeout/retries apply to load-balanced tasks (targets=None)")
+            view = self.direct_view(targets if not isinstance(targets, int) else targets)
+            flags = {}
+        with view.temp_flags(**flags):
+            ar = view.apply_async(f, *args, **(kwargs or {}))
+        return ar.get() if block else ar
+
     def _query(self, msg_type: str, content: dict[str, Any], timeout: float = 10.0) -> Message:
         """A request to the hub; returns the reply message or raises."""
         state = self.send_request("registration", msg_type, content)

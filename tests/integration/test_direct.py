@@ -137,3 +137,14 @@ def test_clear_resets_namespace(rc: ty.Client) -> None:
     rc.clear(block=True)
     with pytest.raises(ty.error.CompositeError):
         rc[:].pull("gone", block=True)
+
+
+def test_client_apply_direct_and_load_balanced(rc: ty.Client) -> None:
+    assert rc.apply(lambda x: x + 1, (1,), block=True, targets=0) == 2
+    assert rc.apply(lambda: 3, block=True, targets=[0, 1]) == [3, 3]
+    first = rc.apply(lambda: "first")
+    second = rc.apply(lambda **kw: kw, kwargs={"k": 1}, after=first)
+    assert second.get(10) == {"k": 1}
+    assert second.metadata.started >= first.metadata.completed
+    with pytest.raises(ValueError, match="load-balanced"):
+        rc.apply(lambda: 1, targets=0, after=first)
