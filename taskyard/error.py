@@ -37,7 +37,8 @@ class TaskyardError(Exception):
     """Base class of every error taskyard raises on purpose."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), self.args)
+        # the attributes go along as state: callers set some after construction
+        return (type(self), self.args, self.__dict__ or None)
 
 
 class ProtocolError(TaskyardError):

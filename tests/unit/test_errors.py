@@ -1,0 +1,210 @@
+"""The exception hierarchy: pickling, ``except`` clauses, rebuilding from reply content."""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import pickle
+
+import cloudpickle
+import pytest
+
+import taskyard
+from taskyard import error
+from taskyard.error import (
+    CompositeError,
+    ConfigError,
+    DependencyTimeout,
+    EngineError,
+    ImpossibleDependency,
+    InvalidDependency,
+    RemoteError,
+    TaskyardError,
+    UnmetDependency,
+    error_from_content,
+)
+
+CLASSES = [getattr(error, name) for name in error.__all__ if inspect.isclass(getattr(error, name))]
+INFO = {"engine_id": 3, "engine_uuid": "u-3", "method": "apply"}
+
+
+def sample(cls: type[BaseException]) -> BaseException:
+    if cls is CompositeError:
+        return CompositeError("one or more exceptions", [RemoteError("ValueError", "bad", "tb", INFO), EngineError("dead")])
+    if issubclass(cls, RemoteError):
+        return cls("ZeroDivisionError", "division by zero", "Traceback...\nZeroDivisionError", INFO)
+    return cls(f"a {cls.__name__} happened")
+
+
+def test_all_lists_every_exception_class() -> None:
+    defined = {
+        name
+        for name, value in vars(error).items()
+        if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == error.__name__
+    }
+    assert defined <= set(error.__all__)
+    assert len(CLASSES) == len(defined) >= 14
+
+
+def test_every_class_has_a_docstring_saying_who_raises_it() -> None:
+    for cls in CLASSES:
+        assert cls.__doc__ and len(cls.__doc__.split()) >= 6, cls
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
+def test_every_class_pickles_with_its_attributes(cls: type[BaseException], dumps: object) -> None:
+    original = sample(cls)
+    copy = pickle.loads(dumps(original))  # type: ignore[operator]
+    assert type(copy) is cls
+    assert repr(copy.args) == repr(original.args)
+    assert str(copy) == str(original)
+    assert issubclass(cls, TaskyardError)
+    for attribute in ("ename", "evalue", "traceback", "engine_info", "message"):
+        if hasattr(original, attribute):
+            assert getattr(copy, attribute) == getattr(original, attribute), attribute
+
+
+def test_remote_error_attributes_survive_pickling() -> None:
+    original = RemoteError("KeyError", "'x'", "Traceback (most recent call last):\n  ...\nKeyError: 'x'", INFO)
+    copy = pickle.loads(pickle.dumps(original))
+    assert (copy.ename, copy.evalue, copy.traceback, copy.engine_info) == ("KeyError", "'x'", original.traceback, INFO)
+    assert copy.engine_id == 3
+
+
+def test_attributes_set_after_construction_survive_pickling() -> None:
+    remote = RemoteError("E", "v")
+    remote.engine_info = dict(INFO)  # as the client does when the reply lacks it
+    assert pickle.loads(pickle.dumps(remote)).engine_id == 3
+    engine_error = EngineError("engine 3 died")
+    engine_error.engine_info = dict(INFO)  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(engine_error)).engine_info == INFO
+
+
+def test_remote_error_without_engine_info_pickles() -> None:
+    copy = pickle.loads(pickle.dumps(RemoteError("E", "v")))
+    assert copy.engine_info == {} and copy.engine_id is None and copy.traceback == ""
+
+
+def test_composite_error_elist_survives_pickling() -> None:
+    original = sample(CompositeError)
+    assert isinstance(original, CompositeError)
+    copy = pickle.loads(pickle.dumps(original))
+    assert [type(e) for e in copy.elist] == [RemoteError, EngineError]
+    assert copy.elist[0].engine_info == INFO and copy.elist[0].ename == "ValueError"
+    assert str(copy.elist[1]) == "dead"
+    assert (copy.ename, copy.evalue, copy.engine_info) == ("ValueError", "bad", INFO)
+    assert copy.message == "one or more exceptions"
+
+
+def test_composite_error_shows_every_error_and_raises_one() -> None:
+    composite = sample(CompositeError)
+    assert isinstance(composite, CompositeError)
+    text = str(composite)
+    assert "2 errors" in text and "[engine 3] ValueError: bad" in text and "dead" in text
+    rendered = composite.render_traceback()
+    assert "[engine 3]" in rendered and "EngineError: dead" in rendered
+    with pytest.raises(EngineError):
+        composite.raise_exception(1)
+    with pytest.raises(RemoteError, match="bad"):
+        composite.raise_exception()
+    empty = CompositeError("nothing", [])
+    assert empty.ename == "" and "0 errors" in str(empty)
+
+
+def test_remote_error_str_and_traceback_name_the_engine() -> None:
+    remote = RemoteError("ZeroDivisionError", "division by zero", "Traceback ...\nZeroDivisionError: division by zero", INFO)
+    assert str(remote) == "[engine 3] ZeroDivisionError: division by zero"
+    assert remote.render_traceback().startswith("[engine 3] Traceback ...")
+    assert remote._render_traceback_() == remote.render_traceback().splitlines()
+    anonymous = RemoteError("ValueError", "x")
+    assert str(anonymous) == "ValueError: x"
+    assert anonymous.render_traceback() == "[engine ?] ValueError: x"
+    assert "[engine 0]" in str(RemoteError("E", "v", engine_info={"engine_id": 0}))
+
+
+def test_print_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    RemoteError("E", "v", "the traceback", INFO).print_traceback()
+    assert capsys.readouterr().out == "[engine 3] the traceback\n"
+
+
+def test_hierarchy() -> None:
+    assert issubclass(ImpossibleDependency, UnmetDependency)
+    assert issubclass(DependencyTimeout, ImpossibleDependency)
+    assert issubclass(InvalidDependency, ImpossibleDependency)
+    assert not issubclass(DependencyTimeout, InvalidDependency)
+    assert issubclass(CompositeError, RemoteError)
+    assert issubclass(ConfigError, ValueError)
+    for cls in CLASSES:
+        assert issubclass(cls, TaskyardError)
+    with pytest.raises(UnmetDependency):
+        raise DependencyTimeout("expired")
+    with pytest.raises(ImpossibleDependency):
+        raise InvalidDependency("unknown msg_id")
+
+
+def test_reachable_as_ty_error() -> None:
+    assert taskyard.error is error
+    try:
+        raise DependencyTimeout("t")
+    except taskyard.error.ImpossibleDependency as caught:
+        assert isinstance(caught, taskyard.error.UnmetDependency)
+
+
+def test_taskyard_timeout_is_a_builtin_timeout() -> None:
+    assert error.TimeoutError is not builtins.TimeoutError
+    with pytest.raises(builtins.TimeoutError):
+        raise error.TimeoutError("waited 5 s")
+    timeout = error.TimeoutError("waited 5 s")
+    assert str(timeout) == "waited 5 s"
+    assert isinstance(timeout, TaskyardError)
+    copy = pickle.loads(pickle.dumps(timeout))
+    assert type(copy) is error.TimeoutError and str(copy) == "waited 5 s"
+
+
+# -- error_from_content -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ename",
+    ["EngineError", "ImpossibleDependency", "DependencyTimeout", "InvalidDependency", "UnmetDependency",
+     "TaskAborted", "KernelError", "TimeoutError", "NoEnginesRegistered"],
+)
+def test_taskyard_errors_come_back_typed(ename: str) -> None:
+    for origin in ("scheduler", "engine", None):
+        content = {"status": "error", "ename": ename, "evalue": "why", "traceback": ""}
+        if origin:
+            content["origin"] = origin
+        rebuilt = error_from_content(content)
+        assert type(rebuilt) is getattr(error, ename)
+        assert str(rebuilt) == "why"
+
+
+@pytest.mark.parametrize("ename", ["TimeoutError", "EngineError", "ValueError", "ImpossibleDependency"])
+def test_user_raised_errors_are_remote_errors_even_with_our_names(ename: str) -> None:
+    content = {"ename": ename, "evalue": "v", "traceback": ["line 1", "line 2"], "origin": "user"}
+    rebuilt = error_from_content(content, INFO)
+    assert type(rebuilt) is RemoteError
+    assert rebuilt.ename == ename and rebuilt.evalue == "v"
+    assert rebuilt.traceback == "line 1\nline 2"
+    assert rebuilt.engine_info == INFO
+
+
+def test_unknown_names_are_remote_errors() -> None:
+    rebuilt = error_from_content({"ename": "KeyError", "evalue": "'a'", "traceback": "tb", "engine_info": INFO})
+    assert type(rebuilt) is RemoteError
+    assert rebuilt.engine_info == INFO and rebuilt.traceback == "tb"
+    assert "[engine 3]" in str(rebuilt)
+    # builtin names are not ours: "ValueError" does not become ConfigError or anything typed
+    assert type(error_from_content({"ename": "RemoteError", "evalue": "x"})) is RemoteError
+
+
+def test_error_from_content_with_missing_fields() -> None:
+    rebuilt = error_from_content({})
+    assert isinstance(rebuilt, RemoteError)
+    assert rebuilt.ename == "Error" and rebuilt.evalue == "" and rebuilt.engine_info == {}
+
+
+def test_explicit_engine_info_wins_over_content() -> None:
+    rebuilt = error_from_content({"ename": "X", "engine_info": {"engine_id": 1}}, {"engine_id": 2})
+    assert isinstance(rebuilt, RemoteError) and rebuilt.engine_id == 2
