@@ -16,6 +16,7 @@ import pytest
 
 from taskyard.error import ProtocolError
 from taskyard.protocol import serialize
+from taskyard.protocol.reference import Reference
 from taskyard.protocol.serialize import (
     INLINE_THRESHOLD,
     FunctionPickleCache,
@@ -400,3 +401,21 @@ def test_pack_apply_uses_the_module_cache() -> None:
     second = pack_apply(namespace["f"], (2,))[0]
     assert second is first
     assert serialize._function_cache.hits == before + 1
+
+
+# -- Reference ----------------------------------------------------------------
+
+
+def test_reference_travels_in_apply_args_and_resolves() -> None:
+    _, args, kwargs = unpack_apply(over_the_wire(pack_apply(add, (Reference("a"),), {"b": Reference("b")})))
+    assert isinstance(args[0], Reference) and args[0].name == "a"
+    assert repr(kwargs["b"]) == "Reference('b')"
+    assert args[0].resolve({"a": 5}) == 5
+    with pytest.raises(NameError, match="'a' is not defined on the engine"):
+        args[0].resolve({})
+
+
+@pytest.mark.parametrize("name", ["", "1x", "a.b", "a b", None, 3])
+def test_reference_needs_a_variable_name(name: Any) -> None:
+    with pytest.raises(TypeError, match="variable name"):
+        Reference(name)
