@@ -397,6 +397,13 @@ def test_parallel_and_remote_decorators(rc: ty.Client) -> None:
     with pytest.raises(TypeError, match="unexpected flags"):
         lv.map(add, range(4), bogus=1)
 
+    # On a DirectView, one block per engine.
+    @rc[:].parallel(block=True)
+    def block_sums(block: list[int]) -> list[int]:
+        return [sum(block)]
+
+    assert block_sums(list(range(10))) == [sum(range(5)), sum(range(5, 10))]
+
     @lv.remote(block=False, targets=[0])
     def on_zero() -> str:
         return "zero"
