@@ -119,10 +119,51 @@ class Controller:
             mon.setsockopt(zmq.SNDHWM, 0)
             mon.connect(MONITOR_URL)
             prefixes = (f"{name}-in".encode(), f"{name}-out".encode())
-            self._start_thread(f"{name}-device", monitored_queue, front, back, mon, *prefixes)
+            self._start_thread(f"{name}-device", self._guarded_queue, front, back, mon, *prefixes)
         iopub_in = self._bind(zmq.SUB, "iopub_engine", {zmq.SUBSCRIBE: b""})
         iopub_out = self._bind(zmq.PUB, "iopub")
         self._start_thread("iopub-device", zmq.proxy, iopub_in, iopub_out)
+
+    def _guarded_queue(
+        self, front: zmq.Socket[Any], back: zmq.Socket[Any], mon: zmq.Socket[Any], *prefixes: bytes
+    ) -> None:
+        """A ROUTER-ROUTER MonitoredQueue that a malformed message cannot desynchronise.
+
+        The C relay reads two routing frames without looking at the "more" flag,
+        so a one-frame message (two frames with the sender's identity) makes it
+        block for the *next* message and glue it on: until some other message
+        arrives, nothing flows either way, and that message then goes wherever
+        the garbage pointed. With ``RCVTIMEO=0`` that read fails at once
+        instead, and ``ROUTER_MANDATORY`` makes a message for an unknown peer
+        fail before anything more is read. Each failure ends the relay: we
+        finish whatever it had half read or half sent, and start it again. (A
+        message already queued behind a one-frame message whose frame names a
+        live peer still gets glued on; the engine recognises those, see
+        :meth:`taskyard.engine.engine.Engine._unglue`.)
+        """
+        for sock in (front, back):
+            sock.setsockopt(zmq.RCVTIMEO, 0)
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            # At the high-water mark a ROUTER drops silently (or, mandatory, blocks).
+            sock.setsockopt(zmq.SNDHWM, 0)
+        while True:
+            try:
+                monitored_queue(front, back, mon, *prefixes)
+            except zmq.ZMQError as exc:
+                if exc.errno == zmq.ETERM:
+                    raise
+                self.state.count("queue-resync")
+                log.debug("%s queue: dropped a malformed or unroutable message (%s)", prefixes[0].decode(), exc)
+            rest: list[bytes] = []
+            for sock in (front, back):
+                while sock.getsockopt(zmq.RCVMORE):
+                    rest.append(sock.recv())
+            # The monitor copy has only the prefix so far: finish it with the message
+            # (a reply to a client that left is still recorded), or with an empty frame.
+            mon.send_multipart(rest or [b""])
+            # An empty last frame ends a half-sent message; a ROUTER ignores it otherwise.
+            for sock in (front, back):
+                sock.send(b"")
 
     def _start_thread(self, name: str, target: Callable[..., Any], *args: Any) -> None:
         def run() -> None:
@@ -303,7 +344,9 @@ class Controller:
             if channel == "task":
                 engine_ident = str(msg.metadata.get("engine_uuid", "")).encode() or None
             else:
-                engine_ident = idents[1] if len(idents) >= 2 else None
+                # A reply whose client had gone reaches us without its routing frames.
+                fallback = str(msg.metadata.get("engine_uuid", "")).encode() or None
+                engine_ident = idents[1] if len(idents) >= 2 else fallback
             self.state.reply_seen(engine_ident, msg.header, msg.parent_header, msg.metadata, msg.content, msg.buffers)
 
     # -- registration / queries -------------------------------------------
