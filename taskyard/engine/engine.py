@@ -26,7 +26,7 @@ from zmq.devices import ThreadDevice
 
 from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
-from taskyard.protocol import connection
+from taskyard.protocol import connection, jsonutil
 from taskyard.protocol.session import Message, Session
 
 log = logging.getLogger("taskyard.engine")
@@ -189,6 +189,10 @@ class Engine:
         except ProtocolError as exc:
             self.dropped += 1
             log.warning("dropped a bad message (%d so far): %s", self.dropped, exc)
+            if sock is self.task:
+                self._refuse_task(frames, exc)
+            return
+        if sock is not self.task and not self._unglue(sock, msg):
             return
         try:
             if sock is self.control:
@@ -198,6 +202,49 @@ class Engine:
         except (KeyError, TypeError, ValueError) as exc:
             self.dropped += 1
             log.warning("dropped a bad %s: %s", msg.msg_type, exc)
+
+    def _refuse_task(self, frames: list[Any], exc: ProtocolError) -> None:
+        """Answer a task we will not run (e.g. a replay), so the scheduler frees its slot.
+
+        Only the scheduler talks to this socket and it has checked the signature,
+        so this is a request we saw before on another channel. The reply is
+        signed by us; the client checks it, the scheduler matches it by msg_id.
+        """
+        try:
+            idents, rest = Session.split_idents(frames)
+            header = jsonutil.loads(rest[1].buffer)
+            parent = Message(header={"msg_id": str(header["msg_id"]), "msg_type": str(header["msg_type"])})
+        except (ProtocolError, ValueError, KeyError, TypeError, IndexError):
+            return
+        parent.idents = idents
+        reply_type = parent.msg_type.replace("_request", "_reply")
+        info = self.kernel.engine_info if self.kernel is not None else {}
+        content = _engine_error("KernelError", f"refused: {exc}")
+        self._reply(self.task, parent, reply_type, content, {**info, "status": "error"})
+
+    def _unglue(self, sock: zmq.Socket[Any], msg: Message) -> bool:
+        """Repair a request glued behind a one-frame message; False if it is not ours.
+
+        The controller's C queue turns a one-frame message naming this engine
+        into ``[sender, <the next message in the queue>]``: we get the next
+        request with routing frames ``[garbage sender, real sender, real
+        target]`` instead of ``[real sender]``. Serve it if it is ours, else
+        tell its sender it went astray (never drop it silently).
+        """
+        if len(msg.idents) != 3:
+            return True
+        _, sender, target = msg.idents
+        msg.idents = [sender]
+        self.dropped += 1
+        if target == self.ident:
+            log.warning("%s arrived glued behind a malformed message; serving it", msg.msg_id)
+            return True
+        log.warning("%s for engine %r arrived here behind a malformed message", msg.msg_id, target)
+        reply_type = msg.msg_type.replace("_request", "_reply") if msg.msg_type.endswith("_request") else "error_reply"
+        evalue = "the controller's queue misrouted this request behind a malformed message; send it again"
+        info = self.kernel.engine_info if self.kernel is not None else {}
+        self._reply(sock, msg, reply_type, _engine_error("KernelError", evalue), {**info, "status": "error"})
+        return False
 
     def _reply(
         self,
@@ -222,10 +269,18 @@ class Engine:
             self._reply(sock, msg, reply_type, content, base)
             return
         target = msg.metadata.get("to")
-        if target is not None and target != self.uuid:
-            # A direct request addressed to another engine: a replay, not ours to run.
+        if sock is self.mux and target != self.uuid:
+            # Direct requests name their engine: anything else is a replay of a
+            # request meant for another engine or for the task scheduler.
             self.dropped += 1
             log.warning("dropped %s addressed to engine %s", msg.msg_id, target)
+            return
+        if sock is self.task and target is not None:
+            # A direct request replayed through the scheduler: refuse it, but answer,
+            # or the scheduler would wait for this engine forever.
+            self.dropped += 1
+            content = _engine_error("KernelError", "a direct request cannot run as a load-balanced task")
+            self._reply(sock, msg, reply_type, content, base)
             return
         if msg.msg_id in self.aborted:
             self.aborted.discard(msg.msg_id)
