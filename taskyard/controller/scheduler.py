@@ -185,6 +185,10 @@ class TaskScheduler:
         if msg.msg_type not in TASK_TYPES:
             self._fail(request, msg.msg_id, "KernelError", f"the task scheduler cannot run {msg.msg_type!r} requests")
             return
+        if "to" in msg.metadata:
+            # A direct request (a replay from the mux): it may already have run there.
+            self._fail(request, msg.msg_id, "KernelError", "a direct request cannot be load-balanced")
+            return
         if msg.msg_id in self.requests or self.core.is_known(msg.msg_id):
             self.dropped += 1
             log.warning("dropped a second request with msg_id %s", msg.msg_id)
@@ -223,11 +227,16 @@ class TaskScheduler:
         engine_id = self.engine_ids.get(engine_ident)
         if engine_id is None:
             raise ValueError(f"reply from an unknown engine {engine_ident!r}")
-        # [engine_ident, client_ident, DELIM, signature, header, parent, metadata, content, ...]
-        if frames[2].bytes != DELIM or len(frames) < 8:
+        # [engine_ident, client_ident(s)..., DELIM, signature, header, parent, metadata, content, ...]
+        # (a request may carry extra routing frames; the engine echoes them all)
+        try:
+            _, rest = Session.split_idents(frames[1:])
+        except ProtocolError:
+            raise ValueError("malformed reply: no delimiter") from None
+        if len(rest) < 5:
             raise ValueError("malformed reply")
-        parent = jsonutil.loads(frames[5].buffer)
-        metadata = jsonutil.loads(frames[6].buffer)
+        parent = jsonutil.loads(rest[2].buffer)
+        metadata = jsonutil.loads(rest[3].buffer)
         task_id = str(parent["msg_id"])
         request = self.requests.get(task_id)
         if request is None:
