@@ -70,7 +70,7 @@ def _check_ready(state: TaskSchedulerState, task: ScheduledTask) -> None:
     task_id = task.task_id
     entry = (task.ready_seq, task_id)
     eligible = state._eligible_engines(task)
-    assert eligible or not state._engines, f"{task_id} is ready but no live engine may run it"
+    assert eligible or not state._is_hopeless(task), f"{task_id} is ready but no live engine may ever run it"
     for engine_id in eligible:
         assert not state._has_room(state._engines[engine_id]), f"{task_id} queued while {engine_id} idles"
     if task.is_restricted:

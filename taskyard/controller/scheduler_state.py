@@ -138,6 +138,7 @@ class TaskSchedulerState:
         self.finished_window = finished_window
         self._rng = rng if rng is not None else random.Random()
         self._engines: dict[int, _EngineSlot] = {}
+        self._highest_engine_id = -1
         self._lru: OrderedDict[int, None] = OrderedDict()  # least recently used first
         self._tasks: dict[str, ScheduledTask] = {}
         self._counts: dict[TaskState, int] = dict.fromkeys(TaskState, 0)
@@ -166,6 +167,7 @@ class TaskSchedulerState:
         if engine_id in self._engines:
             raise ValueError(f"engine {engine_id} is already registered with the scheduler")
         engine = self._engines[engine_id] = _EngineSlot()
+        self._highest_engine_id = max(self._highest_engine_id, engine_id)
         self._lru[engine_id] = None
         self._lru.move_to_end(engine_id, last=False)  # never used: least recently used
         impossible: list[ScheduledTask] = []
@@ -173,7 +175,7 @@ class TaskSchedulerState:
             task = self._tasks[task_id]
             if task.may_run_on(engine_id):
                 engine.queue.append((task.ready_seq, task_id))
-            elif not self._eligible_engines(task):
+            elif self._is_hopeless(task):
                 impossible.append(task)
         for task in impossible:
             self._give_up(task, "ImpossibleDependency", self._why_no_engine(task))
@@ -195,7 +197,7 @@ class TaskSchedulerState:
         if self._engines:
             for seq, task_id in engine.queue:
                 task = self._tasks.get(task_id)
-                if task is not None and self._is_current(task, seq) and not self._eligible_engines(task):
+                if task is not None and self._is_current(task, seq) and self._is_hopeless(task):
                     self._give_up(task, "ImpossibleDependency", self._why_no_engine(task))
         for task_id in engine.outstanding:
             task = self._tasks[task_id]
@@ -448,6 +450,19 @@ class TaskSchedulerState:
             return list(self._lru)
         return [engine_id for engine_id in self._lru if task.may_run_on(engine_id)]
 
+    def _is_hopeless(self, task: ScheduledTask) -> bool:
+        """No live engine may run the task, and none that may is still to come.
+
+        With no engines at all, tasks wait for one. A target id above every id
+        seen so far is an engine the client already knows and the scheduler will
+        hear of shortly (ids are handed out in order and never reused).
+        """
+        if not self._engines or self._eligible_engines(task):
+            return False
+        if task.targets is not None:
+            return not any(t > self._highest_engine_id and t not in task.blacklist for t in task.targets)
+        return True
+
     def _has_room(self, engine: _EngineSlot) -> bool:
         return self.hwm == 0 or len(engine.outstanding) < self.hwm
 
@@ -455,7 +470,7 @@ class TaskSchedulerState:
         """Send the task to an engine with room, or queue it for one."""
         self._ready_restricted.pop(task.task_id, None)
         eligible = self._eligible_engines(task)
-        if not eligible and self._engines:
+        if not eligible and self._is_hopeless(task):
             self._give_up(task, "ImpossibleDependency", self._why_no_engine(task))
             return
         free = [engine_id for engine_id in eligible if self._has_room(self._engines[engine_id])]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import sys
 import time
 import traceback
@@ -26,6 +27,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from taskyard.dependency import _Required, dependent
 from taskyard.error import ProtocolError, UnmetDependency
 from taskyard.protocol.reference import Reference
 from taskyard.protocol.serialize import serialize_object, unpack_apply
@@ -157,6 +159,13 @@ class Kernel:
         return {"status": "ok"}, serialize_object(result)
 
     def _bind_to_namespace(self, f: Any) -> Any:
+        if isinstance(f, (dependent, _Required)):
+            # The wrapped function and its check run in the namespace too, as in ipyparallel.
+            f = copy.copy(f)
+            f.f = self._bind_to_namespace(f.f)
+            if isinstance(f, dependent):
+                f.check = self._bind_to_namespace(f.check)
+            return f
         if not isinstance(f, types.FunctionType):
             return f
         module = sys.modules.get(f.__module__) if f.__module__ != "__main__" else None

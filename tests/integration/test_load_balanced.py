@@ -318,11 +318,6 @@ def test_depend_routes_to_the_engine_whose_check_passes(rc: ty.Client) -> None:
     assert {ar.metadata.engine_id for ar in ars} == {1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/kernel.py binds only a top-level by-value function to the engine namespace, "
-    "not the function and check wrapped in a dependent (ipyparallel binds both)",
-)
 def test_depend_check_sees_the_engine_namespace(rc: ty.Client) -> None:
     rc[1]["taskyard_ok_here"] = True
 

@@ -275,7 +275,9 @@ def test_follow_success_only_false_counts_failed_runs() -> None:
     core.submit("f", follow=dep("a", success_only=False))
     assert sent(core.finish("a", 0, success=False)) == [("f", 0)]
     # A dependency the scheduler failed ran nowhere: there is no place to follow it.
-    core.submit("z", targets=[9])
+    core.engines(2)
+    core.remove(2)
+    core.submit("z", targets=[2])
     assert failed(core.submit("g", follow=dep("z", success_only=False))) == {"g": "ImpossibleDependency"}
 
 
@@ -340,12 +342,19 @@ def test_targets_restrict_engines() -> None:
 def test_targets_none_alive() -> None:
     core = Core()
     assert core.submit("early", targets=[3]) == []  # no engines at all: wait
-    assert failed(core.engines(0)) == {"early": "ImpossibleDependency"}
-    assert failed(core.submit("t", targets=[5])) == {"t": "ImpossibleDependency"}
+    # Engine 3 may still come (ids are handed out in order): keep waiting.
+    assert core.engines(0, 1) == []
+    core.remove(1)
+    assert failed(core.submit("t", targets=[1])) == {"t": "ImpossibleDependency"}
     assert failed(core.submit("empty", targets=[])) == {"empty": "ImpossibleDependency"}
-    core.submit("wait3", targets=[3, 0])
-    core.submit("q3", targets=[3, 0])
-    assert sent(core.engines(3)) == [("q3", 3)]
+    assert sent(core.submit("wait3", targets=[3, 0])) == [("wait3", 0)]
+    assert core.submit("q3", targets=[3, 0]) == []
+    assert sent(core.engines(3)) == [("early", 3)]
+    assert sent(core.finish("early", 3)) == [("q3", 3)]
+    # Once engine 3 has been seen and is gone, a task only it could run is hopeless.
+    core.finish("q3", 3)
+    core.remove(3)
+    assert failed(core.submit("late", targets=[3])) == {"late": "ImpossibleDependency"}
 
 
 def test_unmet_reroutes_and_blacklists() -> None:
@@ -663,3 +672,15 @@ def test_abort_fails_unassigned_tasks_and_their_dependents() -> None:
     assert failed(actions) == {"queued": "TaskAborted", "child": "ImpossibleDependency"}
     # The running task is the engine's business; its reply is still delivered.
     assert core.finish("running", 0) == [Deliver("running")]
+
+
+def test_target_engine_not_yet_known_to_the_scheduler_waits() -> None:
+    # The client can hear of engine 1 from the hub a moment before the scheduler does.
+    core = Core()
+    core.engines(0)
+    assert core.submit("t", targets=[1]) == []
+    assert core.engines(1) == [Send("t", 1)]
+    # A target that was seen and is gone is hopeless, though.
+    core.finish("t", 1)
+    core.remove(1)
+    assert failed(core.submit("u", targets=[1])) == {"u": "ImpossibleDependency"}
