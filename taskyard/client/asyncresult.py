@@ -268,6 +268,64 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             raise TaskyardError("this result has no client to abort through")
         self._client.abort(self)
 
+    @property
+    def progress(self) -> int:
+        """How many of the requests have finished."""
+        return sum(1 for s in self._states if s.is_done)
+
+    def wait_interactive(self, interval: float = 0.1, timeout: float = -1, return_when: str = "ALL_COMPLETED") -> bool:
+        """Wait with a progress bar (a widget in a notebook, text in a terminal).
+
+        Parameters
+        ----------
+        interval : float
+            Seconds between updates of the bar.
+        timeout : float
+            Give up after this many seconds (negative or None: wait until done).
+        return_when : str
+            ``"ALL_COMPLETED"`` or ``"FIRST_EXCEPTION"`` (stop at the first error).
+
+        Returns
+        -------
+        bool
+            Whether everything finished.
+        """
+        from tqdm.auto import tqdm
+
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        total = len(self._states)
+        with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
+            while not self.done():
+                bar.update(self.progress - bar.n)
+                if return_when == "FIRST_EXCEPTION" and any(s.error is not None for s in self._states):
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self.wait(interval if remaining is None else min(interval, remaining))
+            bar.update(self.progress - bar.n)
+        return self.done()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        done = self.progress
+        total = len(self._states)
+        if not self.done():
+            status = f"pending: {done}/{total} done"
+        elif self.exception() is not None:
+            error = self.exception()
+            text = error.render_traceback() if hasattr(error, "render_traceback") else repr(error)
+            return (
+                f"<div><b>{html.escape(type(self).__name__)}({html.escape(self._fname)})</b>: "
+                f"<span style='color:#b00'>failed</span><pre>{html.escape(text)}</pre></div>"
+            )
+        else:
+            status = f"finished: {total} request(s)"
+        return (
+            f"<div><b>{html.escape(type(self).__name__)}({html.escape(self._fname)})</b>: {html.escape(status)}</div>"
+        )
+
     def display_outputs(self) -> None:
         """Print each engine's captured stdout/stderr."""
         for md in self._metadata_list():

@@ -148,3 +148,20 @@ def test_client_apply_direct_and_load_balanced(rc: ty.Client) -> None:
     assert second.metadata.started >= first.metadata.completed
     with pytest.raises(ValueError, match="load-balanced"):
         rc.apply(lambda: 1, targets=0, after=first)
+
+
+def test_wait_interactive_shows_progress_and_html(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    ar = rc[:].apply_async(time.sleep, 0.2)
+    assert ar.progress == 0
+    assert "pending" in ar._repr_html_()
+    assert ar.wait_interactive(interval=0.05, timeout=10)
+    assert ar.progress == 2
+    err = capsys.readouterr().err
+    assert "2/2" in err
+    assert "finished" in ar._repr_html_()
+    failed = rc[0].apply_async(lambda: 1 / 0)
+    failed.wait(10)
+    html = failed._repr_html_()
+    assert "failed" in html and "ZeroDivisionError" in html and "[engine 0]" in html
