@@ -60,9 +60,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {"results": results, "errors": errors}
     system = make_system(args.system, args.scheme)
     try:
-        system.start()
-        _write_pids(args.pidfile, system)
-        workloads.warm_up(system, timeout)
+        try:
+            system.start()
+            _write_pids(args.pidfile, system)
+            workloads.warm_up(system, timeout)
+        except Exception as exc:  # noqa: BLE001 - reported as the row's failure
+            errors["start"] = f"{type(exc).__name__}: {exc}"
+            return {"results": results, "errors": errors}
         steps = {
             "apply": lambda: workloads.apply_loop(system, args.n, timeout),
             "map": lambda: workloads.map_noop(system, args.n, timeout),

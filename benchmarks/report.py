@@ -197,13 +197,27 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if "scale" in report:
-        out += ["## Scale (--scale)", "", "```", *_scale_lines(report["scale"]), "```", ""]
+        out += ["## Scale (--scale)", "", *scale_table(report["scale"]), ""]
     errs = errors(rows)
     out += ["## Failures", "", *(errs or ["none"]), ""]
     return "\n".join(out)
 
 
-def _scale_lines(scale: dict[str, Any]) -> list[str]:
-    import json
-
-    return json.dumps(scale, indent=1, default=str).splitlines()
+def scale_table(scale: dict[str, Any]) -> list[str]:
+    res = scale.get("results") or {}
+    if not res:
+        return [f"failed: {scale.get('errors')}"]
+    lines = [
+        f"{res['engines']} engines started in {fmt(res.get('start_s'))} s; idle RSS MB by role: "
+        + ", ".join(f"{role} {fmt(mb)}" for role, mb in res.get("rss_mb_idle", {}).items()),
+        "",
+    ]
+    body = []
+    for batch in res.get("batches", []):
+        peak, after = batch["peak_rss_mb"], batch["rss_mb_after"]
+        body.append(
+            [f"{batch['tasks_done']:,}", fmt(batch["tasks_per_s"]), fmt(batch["submit_s"])]
+            + [f"{fmt(peak.get(r))} / {fmt(after.get(r))}" for r in ("controller", "scheduler", "client")]
+        )
+    header = ["tasks done", "tasks/s", "submit s", "controller MB peak/after", "scheduler MB", "client MB"]
+    return lines + _table(header, body)
