@@ -148,7 +148,10 @@ class _Fingerprint:
         if len(self._visited) >= _MAX_FUNCTIONS:
             return False
         self._visited.add(id(f))
-        depends: list[Any] = [f.__code__, f.__name__, f.__qualname__, f.__module__]
+        depends: list[Any] = [f.__code__, f.__name__, f.__qualname__, f.__module__, f.__doc__]
+        # The annotations dict travels with the function: its items count too.
+        for name, annotation in f.__annotations__.items():
+            depends.extend((name, annotation))
         for cell in f.__closure__ or ():
             try:
                 depends.append(cell.cell_contents)
@@ -193,7 +196,9 @@ class FunctionPickleCache:
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._entries: OrderedDict[int, tuple[weakref.ref[Any], tuple[Any, ...], bytes]] = OrderedDict()
+        # Keyed by code object: a lambda re-created in a loop is a new function
+        # each time, but the same code with the same fingerprint pickles the same.
+        self._entries: OrderedDict[types.CodeType, tuple[tuple[Any, ...], bytes]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -202,18 +207,19 @@ class FunctionPickleCache:
             self.misses += 1
             return cloudpickle.dumps(f, protocol=5)
         fingerprint = _fingerprint(f)
-        key = id(f)
+        key = f.__code__
         entry = self._entries.get(key)
         if fingerprint is not None and entry is not None:
-            ref, old_fingerprint, data = entry
-            if ref() is f and _same(old_fingerprint, fingerprint):
+            old_fingerprint, data = entry
+            if _same(old_fingerprint, fingerprint):
                 self.hits += 1
                 self._entries.move_to_end(key)
                 return data
         self.misses += 1
         data = cloudpickle.dumps(f, protocol=5)
         if fingerprint is not None:
-            self._entries[key] = (weakref.ref(f), fingerprint, data)
+            self._entries[key] = (fingerprint, data)
+            self._entries.move_to_end(key)
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return data

@@ -419,3 +419,20 @@ def test_reference_travels_in_apply_args_and_resolves() -> None:
 def test_reference_needs_a_variable_name(name: Any) -> None:
     with pytest.raises(TypeError, match="variable name"):
         Reference(name)
+
+
+def test_a_lambda_recreated_in_a_loop_is_pickled_once() -> None:
+    cache = FunctionPickleCache()
+    for _ in range(5):
+        cache.dumps(lambda: None)
+    assert (cache.hits, cache.misses) == (4, 1)
+
+
+def test_changed_annotations_are_seen() -> None:
+    cache = FunctionPickleCache()
+    namespace = by_value("def f():\n    return f.__annotations__.get('return')\n")
+    f = namespace["f"]
+    f.__annotations__["return"] = "old"
+    cache.dumps(f)
+    f.__annotations__["return"] = "new"
+    assert call_pickled(cache.dumps(f)) == "new"
