@@ -57,13 +57,6 @@ def new_key() -> str:
     return os.urandom(32).hex()
 
 
-def _as_buffer(frame: Frame) -> bytes | memoryview:
-    if isinstance(frame, (bytes, memoryview)):
-        return frame
-    buffer = getattr(frame, "buffer", None)  # zmq.Frame
-    if buffer is not None:
-        return buffer  # type: ignore[no-any-return]
-    return memoryview(frame)
 
 
 def _as_bytes(frame: Frame) -> bytes:
@@ -181,7 +174,8 @@ class Session:
             return b""
         mac = self._mac.copy()
         for frame in frames:
-            mac.update(_as_buffer(frame))
+            # bytes, memoryviews and zmq.Frames all expose the buffer protocol.
+            mac.update(frame)
         return mac.hexdigest().encode()
 
     def serialize(self, msg: Message, idents: Sequence[bytes] = ()) -> list[Frame]:
@@ -205,8 +199,7 @@ class Session:
     def split_idents(frames: Sequence[Frame]) -> tuple[list[bytes], list[Frame]]:
         """Split routing identities from the message proper at the delimiter."""
         for index, frame in enumerate(frames):
-            raw = _as_buffer(frame)
-            if len(raw) == len(DELIM) and bytes(raw) == DELIM:
+            if len(frame) == len(DELIM) and _as_bytes(frame) == DELIM:
                 return [_as_bytes(f) for f in frames[:index]], list(frames[index + 1 :])
             if index >= 16:
                 break
@@ -229,7 +222,7 @@ class Session:
         parts = rest[1:5]
         buffers = rest[5:]
         for part in parts:
-            if len(_as_buffer(part)) > MAX_JSON_FRAME:
+            if len(part) > MAX_JSON_FRAME:
                 raise self._reject("oversized", f"a header frame exceeds {MAX_JSON_FRAME} bytes")
         if self._mac is not None:
             if not signature:
@@ -242,7 +235,7 @@ class Session:
                     raise self._reject("replay", "signature already seen")
                 self._remember(signature)
         try:
-            header, parent_header, metadata, content = (jsonutil.loads(_as_buffer(p)) for p in parts)
+            header, parent_header, metadata, content = (jsonutil.loads(_as_bytes(p)) for p in parts)
         except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
             raise self._reject("malformed", f"bad JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
         if not all(isinstance(d, dict) for d in (header, parent_header, metadata, content)):
