@@ -57,8 +57,6 @@ def new_key() -> str:
     return os.urandom(32).hex()
 
 
-
-
 def _as_bytes(frame: Frame) -> bytes:
     if isinstance(frame, bytes):
         return frame
