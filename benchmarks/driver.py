@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rtt": lambda: workloads.round_trip(system, args.rtt_n, timeout),
             "dag": lambda: workloads.dag(system, args.dag_nodes, args.dag_edges, timeout),
             "payload": lambda: workloads.payload(
-                system, args.sizes, {1: args.repeats * 3, 16: args.repeats * 2}, timeout
+                system, args.sizes, {1: args.repeats * 3, 16: args.repeats * 2, 128: args.repeats}, timeout
             ),
             "metg": lambda: workloads.metg(system, args.metg_wall, timeout, system.engines),
         }

@@ -116,17 +116,21 @@ def payload(system: Any, sizes_mb: list[int], repeats: dict[int, int], timeout: 
         array = np.random.default_rng(size).integers(0, 255, size * 1_000_000, dtype=np.uint8)
         times = []
         is_intact = True
-        for _ in range(repeats.get(size, 3)):
-            start = time.perf_counter()
-            back = system.echo(array, timeout)
-            times.append(time.perf_counter() - start)
-            is_intact = is_intact and back.nbytes == array.nbytes and bool(back[-1] == array[-1])
-            del back
+        count = repeats.get(size, 3)
+        with Measure(system) as m:
+            for _ in range(count):
+                start = time.perf_counter()
+                back = system.echo(array, timeout)
+                times.append(time.perf_counter() - start)
+                is_intact = is_intact and back.nbytes == array.nbytes and bool(back[-1] == array[-1])
+                del back
         out[f"{size}MB"] = {
             "mb_per_s": size / statistics.median(times),
             "median_s": statistics.median(times),
-            "repeats": len(times),
+            "repeats": count,
             "is_intact": is_intact,
+            "cpu_s_per_echo_by_role": {role: spent / count for role, spent in sorted(m.cpu.items())},
+            "rss_mb_by_role": {role: rss / 1e6 for role, rss in sorted(procstats.rss_by_role(m.after).items())},
         }
         system.release()
     return out
@@ -136,13 +140,13 @@ def metg(system: Any, target_wall: float, timeout: float, engines: int) -> dict[
     """METG(50%): the shortest busy-wait task at which efficiency stays >= 50%.
 
     Efficiency = busy time actually spent in tasks / (engines x wall time).
-    Durations fall by halves from 51.2 ms until efficiency drops under 50%;
+    At least 50 tasks per step. Durations fall by halves from 51.2 ms until efficiency drops under 50%;
     METG is interpolated (log-linearly) between the last two.
     """
     curve = []
     duration = 0.0512
     while duration >= 10e-6:
-        count = max(20, min(20_000, round(engines * target_wall / duration)))
+        count = max(50, min(20_000, round(engines * target_wall / duration)))
         start = time.perf_counter()
         spent = system.map_busy([duration] * count, timeout)
         wall = time.perf_counter() - start
