@@ -106,8 +106,20 @@ class Client:
         if not self._io_ready.wait(timeout):
             raise TimeoutError("client IO thread did not start")
         if self._io_error is not None:
+            self.close()
             raise self._io_error
-        reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
+        try:
+            reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
+        except TimeoutError:
+            # The IO thread holds a reference to us: without this nothing would ever stop it.
+            self.close()
+            raise TimeoutError(
+                f"no answer from the controller at {connection.url(info, 'registration')} within "
+                f"{max(timeout, 1.0):.0f} s: is it running, and is {path} its current connection file?"
+            ) from None
+        except BaseException:
+            self.close()
+            raise
         for key, uuid in reply.content.get("engines", {}).items():
             self._engines[int(key)] = uuid
         self._activate_if_first()
@@ -368,6 +380,9 @@ class Client:
                 continue
             sock = self.context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            # libzmq's own identities are a counter anyone can guess; nobody should be
+            # able to address our replies from the engine side of a queue.
+            sock.setsockopt(zmq.IDENTITY, b"client-" + os.urandom(12))
             sock.connect(connection.url(info, name))
             sockets[name] = sock
         for name in ("iopub", "notification"):

@@ -27,6 +27,9 @@ from typing import Any
 
 from taskyard.controller.heartmonitor import HeartMonitorState
 
+#: A pending registration expires after this many times ``max_misses`` beats.
+PENDING_BEATS_FACTOR = 5
+
 
 @dataclass
 class EngineRecord:
@@ -36,6 +39,8 @@ class EngineRecord:
     uuid: str
     registered_at: float
     is_live: bool = False
+    #: the heartbeat number at registration; a pending engine that never beats expires
+    registered_beat: int = 0
     #: msg_ids sent to this engine (direct or load-balanced) not yet answered
     outstanding: set[str] = field(default_factory=set)
     completed: int = 0
@@ -157,6 +162,8 @@ class HubState:
 
     def __init__(self, max_misses: int = 3, max_records: int = 100_000, max_bytes: int = 1 << 30) -> None:
         self.engines: dict[int, EngineRecord] = {}
+        #: registered engines whose heart has not beaten yet
+        self.pending: dict[int, EngineRecord] = {}
         self.by_uuid: dict[str, int] = {}
         self.next_id = 0
         self.hearts = HeartMonitorState(max_misses=max_misses)
@@ -175,8 +182,9 @@ class HubState:
         """A registration request: a new pending engine, or ValueError if ``uuid`` is taken."""
         if uuid in self.by_uuid:
             raise ValueError(f"engine uuid {uuid!r} is already registered")
-        engine = EngineRecord(self.next_id, uuid, time.time(), info=dict(info or {}))
+        engine = EngineRecord(self.next_id, uuid, time.time(), info=dict(info or {}), registered_beat=self.hearts.beat)
         self.next_id += 1
+        self.pending[engine.engine_id] = engine
         self.engines[engine.engine_id] = engine
         self.by_uuid[uuid] = engine.engine_id
         return engine
@@ -197,6 +205,7 @@ class HubState:
         if engine.is_live:
             return None
         engine.is_live = True
+        self.pending.pop(engine.engine_id, None)
         self.hearts.add(ident)
         return engine
 
@@ -208,6 +217,9 @@ class HubState:
             engine_id = self.by_uuid.get(ident.decode(errors="replace"))
             if engine_id is not None:
                 dead.append(self.engines[engine_id])
+        # A registration whose heart never beat (a crashed or fake engine) expires too.
+        limit = self.hearts.beat - PENDING_BEATS_FACTOR * self.hearts.max_misses
+        dead.extend(e for e in self.pending.values() if e.registered_beat < limit)
         return ping, dead
 
     def unregister(self, engine_id: int, reason: str) -> tuple[EngineRecord, list[TaskRecord]] | None:
@@ -215,6 +227,7 @@ class HubState:
         engine = self.engines.pop(engine_id, None)
         if engine is None:
             return None
+        self.pending.pop(engine_id, None)
         self.by_uuid.pop(engine.uuid, None)
         self.hearts.discard(engine.ident)
         failed = []

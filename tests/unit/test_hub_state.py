@@ -364,3 +364,23 @@ def test_add_existing_returns_the_first() -> None:
     first = make(records, "a", done=False)
     again = records.add(TaskRecord(msg_id="a", channel="task", client_ident=b"x"))
     assert again is first and again.channel == "mux"
+
+
+def test_a_registration_whose_heart_never_beats_expires() -> None:
+    from taskyard.controller.hub_state import PENDING_BEATS_FACTOR, HubState
+
+    state = HubState(max_misses=2)
+    silent = state.register("silent")
+    live = state.register("live")
+    state.tick()
+    assert state.heart_beat(b"live", str(state.hearts.beat).encode()) is live
+    dead: list[object] = []
+    for _ in range(PENDING_BEATS_FACTOR * 2 + 1):
+        _, failed = state.tick()
+        for engine in failed:
+            dead.append(engine)
+            state.unregister(engine.engine_id, "never beat")  # as the hub shell does
+        state.heart_beat(b"live", str(state.hearts.beat).encode())
+    assert dead == [silent]
+    assert state.pending == {}
+    assert live.engine_id in state.engines
