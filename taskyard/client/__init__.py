@@ -5,4 +5,13 @@ from taskyard.client.client import Client
 from taskyard.client.cluster import Cluster
 from taskyard.client.view import DirectView, LoadBalancedView, interactive
 
-__all__ = ["Client", "Cluster", "AsyncResult", "AsyncMapResult", "Metadata", "DirectView", "LoadBalancedView", "interactive"]
+__all__ = [
+    "Client",
+    "Cluster",
+    "AsyncResult",
+    "AsyncMapResult",
+    "Metadata",
+    "DirectView",
+    "LoadBalancedView",
+    "interactive",
+]

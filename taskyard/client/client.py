@@ -32,6 +32,7 @@ import zmq
 from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.protocol import connection
+from taskyard.protocol.drain import drain
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 
@@ -405,11 +406,7 @@ class Client:
             sockets[channel].send_multipart(frames, copy=False)
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
-        for _ in range(1000):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(sock, 1000):
             try:
                 # Published messages are not replay-checked: every client sees the same ones.
                 msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))

@@ -34,6 +34,7 @@ from zmq.devices import monitored_queue
 from taskyard.controller.hub_state import HubState, TaskRecord
 from taskyard.error import ProtocolError
 from taskyard.protocol import connection
+from taskyard.protocol.drain import drain
 from taskyard.protocol.session import Message, Session
 
 log = logging.getLogger("taskyard.controller")
@@ -274,11 +275,7 @@ class Controller:
     # -- heartbeat --------------------------------------------------------
 
     def _drain_pongs(self) -> None:
-        while True:
-            try:
-                frames = self.hb_pong.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.hb_pong, 10_000, copy=True):
             if len(frames) != 2:
                 self.state.count("bad-heartbeat")
                 continue
@@ -307,11 +304,7 @@ class Controller:
     # -- monitor ----------------------------------------------------------
 
     def _on_monitor(self) -> None:
-        for _ in range(1000):
-            try:
-                frames = self.monitor.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(self.monitor, 1000):
             try:
                 self._record(frames)
             except ProtocolError as exc:
@@ -329,9 +322,13 @@ class Controller:
         channel, _, direction = prefix.decode(errors="replace").partition("-")
         # A ROUTER-ROUTER MonitoredQueue publishes the message as it forwards it,
         # destination first: "in" is [engine, client, ...], "out" is [client, engine, ...].
-        # The task scheduler publishes "in" as [client, ...] and "out" as [client, ...].
+        # The task scheduler publishes "in" as [client, ...], "sent" (submitted and
+        # handed to an engine at once) as [engine, client, ...] and "out" as [client, ...].
         idents = msg.idents
-        if direction == "in":
+        if direction == "sent":
+            if msg.msg_type in RECORDED_REQUESTS and len(idents) >= 2:
+                self.state.request_seen(channel, idents[1], idents[0], msg.header, msg.metadata)
+        elif direction == "in":
             if msg.msg_type not in RECORDED_REQUESTS or not idents:
                 return
             if channel == "task":
@@ -352,11 +349,7 @@ class Controller:
     # -- registration / queries -------------------------------------------
 
     def _on_registration(self) -> None:
-        for _ in range(100):
-            try:
-                frames = self.registration.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(self.registration, 100):
             try:
                 msg = self.session.deserialize(frames)
             except ProtocolError as exc:

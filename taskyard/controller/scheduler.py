@@ -34,6 +34,7 @@ from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
+from taskyard.protocol.drain import drain
 from taskyard.protocol.session import DELIM, Message, Session
 
 log = logging.getLogger("taskyard.scheduler")
@@ -159,11 +160,7 @@ class TaskScheduler:
     # -- clients ----------------------------------------------------------
 
     def _on_client(self) -> None:
-        for _ in range(256):
-            try:
-                frames = self.client_router.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(self.client_router, 256):
             try:
                 msg = self.session.deserialize(frames)
             except ProtocolError as exc:
@@ -199,23 +196,30 @@ class TaskScheduler:
             self._fail(request, msg.msg_id, "InvalidDependency", f"bad task flags: {exc}")
             return
         self.requests[msg.msg_id] = request
-        self._tell_hub_submitted(frames, len(msg.idents))
-        self._execute(self.core.submit(spec, time.monotonic()))
+        actions = self.core.submit(spec, time.monotonic())
+        n_idents = len(msg.idents)
+        first = actions[0] if actions else None
+        if isinstance(first, Send) and first.task_id == msg.msg_id:
+            # The common case: it goes straight to an engine. One note to the hub says both.
+            engine_ident = self.engine_idents[first.engine_id]
+            self._tell_hub_submitted(b"task-sent", [engine_ident, *frames[:n_idents]], frames, n_idents)
+            self.engine_router.send_multipart([engine_ident, *frames], copy=False)
+            actions = actions[1:]
+        else:
+            self._tell_hub_submitted(b"task-in", frames[:n_idents], frames, n_idents)
+        self._execute(actions)
 
-    def _tell_hub_submitted(self, frames: list[Any], n_idents: int) -> None:
+    def _tell_hub_submitted(self, prefix: bytes, idents: list[Any], frames: list[Any], n_idents: int) -> None:
+        """A re-signed copy of the request's four header frames (no buffers: the hub needs none)."""
         first = n_idents + 2  # idents, DELIM, signature
         parts = frames[first : first + 4]
         signature = self.session.sign(parts)
-        self.monitor.send_multipart([b"task-in", *frames[:n_idents], DELIM, signature, *parts], copy=False)
+        self.monitor.send_multipart([prefix, *idents, DELIM, signature, *parts], copy=False)
 
     # -- engines ----------------------------------------------------------
 
     def _on_engine(self) -> None:
-        for _ in range(256):
-            try:
-                frames = self.engine_router.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
+        for frames in drain(self.engine_router, 256):
             try:
                 self._on_reply(frames)
             except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
@@ -254,11 +258,7 @@ class TaskScheduler:
         self.session.send_new(self.hub, msg_type, content)
 
     def _on_hub(self) -> None:
-        while True:
-            try:
-                frames = self.hub.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.hub, copy=True):
             try:
                 msg = self.session.deserialize(frames)
             except ProtocolError as exc:
@@ -284,11 +284,7 @@ class TaskScheduler:
                 self._execute(self.core.external_result(msg_id, status == "ok", info.get("engine_id"), now))
 
     def _on_notification(self) -> None:
-        while True:
-            try:
-                frames = self.notifications.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in drain(self.notifications, copy=True):
             try:
                 msg = self.session.deserialize(frames, check_replay=False)
             except ProtocolError:

@@ -27,9 +27,14 @@ from zmq.devices import ThreadDevice
 from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.protocol import connection, jsonutil
+from taskyard.protocol.drain import readable
 from taskyard.protocol.session import Message, Session
 
 log = logging.getLogger("taskyard.engine")
+
+
+#: Seconds between checks that the controller still pings.
+PING_CHECK_PERIOD = 0.5
 
 
 class EngineStopping(BaseException):
@@ -137,7 +142,9 @@ class Engine:
         """Serve requests until shut down or the controller is gone."""
         poller = zmq.Poller()
         request_sockets = [s for s in (self.mux, self.task) if s is not None]
-        for sock in (self.control, *request_sockets, self.ping_watch):
+        # Pings are checked on a clock, not polled: they arrive every heartbeat and
+        # would wake the loop for nothing.
+        for sock in (self.control, *request_sockets):
             poller.register(sock, zmq.POLLIN)
         try:
             self._loop(poller, request_sockets)
@@ -147,36 +154,40 @@ class Engine:
 
     def _loop(self, poller: zmq.Poller, request_sockets: list[zmq.Socket[Any]]) -> None:
         last_ping_at = time.monotonic()
+        next_ping_check_at = last_ping_at + PING_CHECK_PERIOD
         while not self._stopping:
             try:
-                events = dict(poller.poll(500))
+                events = dict(poller.poll(PING_CHECK_PERIOD * 1000))
             except zmq.ZMQError:
                 if self._stopping:
                     break
                 raise
-            if self._drain_pings():
-                last_ping_at = time.monotonic()
-            elif time.monotonic() - last_ping_at > self.controller_timeout:
-                log.error("no heartbeat from the controller for %.0f s; exiting", self.controller_timeout)
-                break
+            now = time.monotonic()
+            if now >= next_ping_check_at:
+                next_ping_check_at = now + PING_CHECK_PERIOD
+                if self._drain_pings():
+                    last_ping_at = now
+                elif now - last_ping_at > self.controller_timeout:
+                    log.error("no heartbeat from the controller for %.0f s; exiting", self.controller_timeout)
+                    break
             if self.control in events:
-                self._serve(self.control)
+                self._serve_control_nowait()
             for sock in request_sockets:
-                if sock in events and not self._stopping:
+                # Drain what is queued, reading control messages before each request
+                # so that an abort reaches a queued request before it runs.
+                while not self._stopping and readable(sock):
                     self._serve_control_nowait()
                     self._serve(sock)
 
     def _drain_pings(self) -> bool:
         seen = False
-        while True:
-            try:
-                self.ping_watch.recv(zmq.NOBLOCK)
-                seen = True
-            except zmq.Again:
-                return seen
+        while readable(self.ping_watch):
+            self.ping_watch.recv()
+            seen = True
+        return seen
 
     def _serve_control_nowait(self) -> None:
-        while self.control.poll(0):
+        while readable(self.control):
             self._serve(self.control)
 
     def _serve(self, sock: zmq.Socket[Any]) -> None:

@@ -30,7 +30,9 @@ INFO = {"engine_id": 3, "engine_uuid": "u-3", "method": "apply"}
 
 def sample(cls: type[BaseException]) -> BaseException:
     if cls is CompositeError:
-        return CompositeError("one or more exceptions", [RemoteError("ValueError", "bad", "tb", INFO), EngineError("dead")])
+        return CompositeError(
+            "one or more exceptions", [RemoteError("ValueError", "bad", "tb", INFO), EngineError("dead")]
+        )
     if issubclass(cls, RemoteError):
         return cls("ZeroDivisionError", "division by zero", "Traceback...\nZeroDivisionError", INFO)
     return cls(f"a {cls.__name__} happened")
@@ -113,7 +115,9 @@ def test_composite_error_shows_every_error_and_raises_one() -> None:
 
 
 def test_remote_error_str_and_traceback_name_the_engine() -> None:
-    remote = RemoteError("ZeroDivisionError", "division by zero", "Traceback ...\nZeroDivisionError: division by zero", INFO)
+    remote = RemoteError(
+        "ZeroDivisionError", "division by zero", "Traceback ...\nZeroDivisionError: division by zero", INFO
+    )
     assert str(remote) == "[engine 3] ZeroDivisionError: division by zero"
     assert remote.render_traceback().startswith("[engine 3] Traceback ...")
     assert remote._render_traceback_() == remote.render_traceback().splitlines()
@@ -167,8 +171,17 @@ def test_taskyard_timeout_is_a_builtin_timeout() -> None:
 
 @pytest.mark.parametrize(
     "ename",
-    ["EngineError", "ImpossibleDependency", "DependencyTimeout", "InvalidDependency", "UnmetDependency",
-     "TaskAborted", "KernelError", "TimeoutError", "NoEnginesRegistered"],
+    [
+        "EngineError",
+        "ImpossibleDependency",
+        "DependencyTimeout",
+        "InvalidDependency",
+        "UnmetDependency",
+        "TaskAborted",
+        "KernelError",
+        "TimeoutError",
+        "NoEnginesRegistered",
+    ],
 )
 def test_taskyard_errors_come_back_typed(ename: str) -> None:
     for origin in ("scheduler", "engine", None):

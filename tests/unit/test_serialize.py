@@ -290,9 +290,7 @@ def test_mutated_global_list_and_array_travel() -> None:
 
 
 def test_mutable_global_read_through_a_helper_travels() -> None:
-    namespace = by_value(
-        "ITEMS = [1]\ndef helper():\n    return list(ITEMS)\ndef f():\n    return helper()\n"
-    )
+    namespace = by_value("ITEMS = [1]\ndef helper():\n    return list(ITEMS)\ndef f():\n    return helper()\n")
     cache = FunctionPickleCache()
     assert call_pickled(cache.dumps(namespace["f"])) == [1]
     namespace["ITEMS"].append(2)
@@ -436,3 +434,35 @@ def test_changed_annotations_are_seen() -> None:
     cache.dumps(f)
     f.__annotations__["return"] = "new"
     assert call_pickled(cache.dumps(f)) == "new"
+
+
+def test_engine_side_function_cache_never_shares_closure_state() -> None:
+    from taskyard.protocol.serialize import pack_apply, unpack_apply
+
+    def make() -> Any:
+        count = 0
+
+        def bump() -> int:
+            nonlocal count
+            count += 1
+            return count
+
+        return bump
+
+    frames = pack_apply(make())
+    assert [unpack_apply(frames)[0]() for _ in range(3)] == [1, 1, 1]
+    # Functions without closures are unpickled once and reused.
+    plain = pack_apply(lambda: 1)
+    assert unpack_apply(plain)[0] is unpack_apply(plain)[0]
+
+
+def test_plain_arguments_and_results_use_the_c_pickler_and_round_trip() -> None:
+    from taskyard.protocol.serialize import deserialize_object, pack_apply, serialize_object, unpack_apply
+
+    values = (None, True, 3, 2.5, 1j, "s", b"b", (1, "x"), [1, [2, 3]])
+    f, args, kwargs = unpack_apply(pack_apply(print, values))
+    assert args == values and kwargs == {}
+    for value in values:
+        assert deserialize_object(serialize_object(value)) == value
+    # A tuple holding a function still goes through cloudpickle.
+    assert deserialize_object(serialize_object((1, lambda: 5)))[1]() == 5

@@ -137,7 +137,7 @@ def test_tampering_with_any_json_frame_is_rejected(index: int) -> None:
     sender, receiver = pair()
     frames = frames_for(sender, content={"code": "x = 1"}, metadata={"m": 1}, parent={"msg_id": "p"})
     tampered = list(frames)
-    tampered[index] = tampered[index].replace(b"}", b' }', 1)
+    tampered[index] = tampered[index].replace(b"}", b" }", 1)
     assert tampered[index] != frames[index]
     with pytest.raises(ProtocolError, match="bad-signature"):
         receiver.deserialize(tampered)
