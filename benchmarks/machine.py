@@ -33,6 +33,21 @@ def _git_commit(repo: Path) -> str:
     return out.stdout.strip()
 
 
+def _dirty_files(repo: Path) -> list[str]:
+    """Files of the package that differ from the commit (others may be editing the tree)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "taskyard"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line[3:] for line in out.stdout.splitlines()]
+
+
 def describe(repo: Path) -> dict[str, Any]:
     return {
         "cpu_model": _cpu_model(),
@@ -44,6 +59,7 @@ def describe(repo: Path) -> dict[str, Any]:
         "pyzmq": zmq.pyzmq_version(),
         "libzmq": zmq.zmq_version(),
         "taskyard_commit": _git_commit(repo),
+        "taskyard_uncommitted_files": _dirty_files(repo),
         "load_average_at_start": list(os.getloadavg()),
     }
 

@@ -171,7 +171,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores, {m['memory_gb']} GB, "
-        f"Python {m['python']}, pyzmq {m['pyzmq']} / libzmq {m['libzmq']}, taskyard {m['taskyard_commit'][:10]}  ",
+        f"Python {m['python']}, pyzmq {m['pyzmq']} / libzmq {m['libzmq']}, taskyard {m['taskyard_commit'][:10]}"
+        + (" (+ uncommitted changes)" if m.get("taskyard_uncommitted_files") else "")
+        + "  ",
         f"Load average at start / end: {m['load_average_at_start']} / {report.get('load_average_at_end')}  ",
         f"Sizes: {report['sizes']}",
         "",
