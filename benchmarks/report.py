@@ -221,5 +221,10 @@ def scale_table(scale: dict[str, Any]) -> list[str]:
             [f"{batch['tasks_done']:,}", fmt(batch["tasks_per_s"]), fmt(batch["submit_s"])]
             + [f"{fmt(peak.get(r))} / {fmt(after.get(r))}" for r in ("controller", "scheduler", "client")]
         )
-    header = ["tasks done", "tasks/s", "submit s", "controller MB peak/after", "scheduler MB", "client MB"]
+    header = [
+        "tasks done",
+        "tasks/s",
+        "submit s",
+        *[f"{r} MB peak / after" for r in ("controller", "scheduler", "client")],
+    ]
     return lines + _table(header, body)
