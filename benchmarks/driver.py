@@ -43,6 +43,21 @@ def _write_pids(path: str | None, system: Any) -> None:
             json.dump(procstats.pids(procstats.snapshot(system.classify)), f)
 
 
+def start_system(args: argparse.Namespace, errors: dict[str, str]) -> Any:
+    """A started, warmed-up system, or None; a first failure is retried once (and reported)."""
+    for attempt in (1, 2):
+        system = make_system(args.system, args.scheme)
+        try:
+            system.start()
+            _write_pids(args.pidfile, system)
+            workloads.warm_up(system, args.timeout)
+            return system
+        except Exception as exc:  # noqa: BLE001 - reported as the row's failure
+            errors[f"start (attempt {attempt})"] = f"{type(exc).__name__}: {exc}"
+            system.stop()
+    return None
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     wanted = [w for w in args.workloads.split(",") if w]
     results: dict[str, Any] = {}
@@ -58,15 +73,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cluster_work = [w for w in wanted if w != "startup"]
     if not cluster_work:
         return {"results": results, "errors": errors}
-    system = make_system(args.system, args.scheme)
+    system = start_system(args, errors)
+    if system is None:
+        return {"results": results, "errors": errors}
     try:
-        try:
-            system.start()
-            _write_pids(args.pidfile, system)
-            workloads.warm_up(system, timeout)
-        except Exception as exc:  # noqa: BLE001 - reported as the row's failure
-            errors["start"] = f"{type(exc).__name__}: {exc}"
-            return {"results": results, "errors": errors}
         steps = {
             "apply": lambda: workloads.apply_loop(system, args.n, timeout),
             "map": lambda: workloads.map_noop(system, args.n, timeout),
