@@ -43,7 +43,17 @@ class IppLikeSystem:
     def start(self, n: int | None = None, timeout: float = 120.0) -> None:
         n = self.engines if n is None else n
         self.cluster = self._make_cluster(n)
-        self.rc = self.cluster.start_and_connect_sync()
+        if self.name == "ipyparallel" and self.scheme == "pure":
+            # ipyparallel's client disables pure task farming for good if it ever sees
+            # non-contiguous engine ids (engine 1 registered before engine 0): connect
+            # only once every engine is registered.
+            self.cluster.start_cluster_sync()
+            probe = self.cluster.connect_client_sync()
+            probe.wait_for_engines(n, timeout=timeout)
+            probe.close()
+            self.rc = self.cluster.connect_client_sync()
+        else:
+            self.rc = self.cluster.start_and_connect_sync()
         self.rc.wait_for_engines(n, timeout=timeout)
         self.lv = self.rc.load_balanced_view()
 

@@ -189,15 +189,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *(ratio_table(report["ratios"]) if report["ratios"] else ["(no peers in this run: use --peers)"]),
         "",
-        "## CPU µs per task by process role (apply loop)",
-        "",
-        *cpu_table(rows, "apply"),
-        "",
-        "## CPU µs per task by process role (map)",
-        "",
-        *cpu_table(rows, "map"),
-        "",
     ]
+    for workload, title in (("apply", "apply loop"), ("map", "map"), ("rtt", "round trip"), ("dag", "DAG")):
+        out += [f"## CPU µs per task by process role ({title})", "", *cpu_table(rows, workload), ""]
     if "scale" in report:
         out += ["## Scale (--scale)", "", *scale_table(report["scale"]), ""]
     errs = errors(rows)
