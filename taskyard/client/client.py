@@ -32,9 +32,9 @@ import zmq
 from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.protocol import connection
-from taskyard.protocol.drain import drain
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
+from taskyard.protocol.socketio import drain, send_frames
 
 log = logging.getLogger("taskyard.client")
 
@@ -403,7 +403,7 @@ class Client:
         self._wake_pending = False
         while self._outbox:
             channel, frames = self._outbox.popleft()
-            sockets[channel].send_multipart(frames, copy=False)
+            send_frames(sockets[channel], frames)
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
         for frames in drain(sock, 1000):

@@ -34,8 +34,8 @@ from zmq.devices import monitored_queue
 from taskyard.controller.hub_state import HubState, TaskRecord
 from taskyard.error import ProtocolError
 from taskyard.protocol import connection
-from taskyard.protocol.drain import drain
 from taskyard.protocol.session import Message, Session
+from taskyard.protocol.socketio import drain
 
 log = logging.getLogger("taskyard.controller")
 

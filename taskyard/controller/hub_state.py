@@ -83,10 +83,12 @@ class TaskRecord:
 
 
 def _nbytes(buffer: Any) -> int:
+    if isinstance(buffer, memoryview):
+        return buffer.nbytes  # len() counts items, not bytes
     try:
-        return memoryview(buffer).nbytes
+        return len(buffer)  # bytes and zmq.Frame: cheap, no view created
     except TypeError:
-        return len(buffer)
+        return memoryview(buffer).nbytes
 
 
 class TaskRecords:

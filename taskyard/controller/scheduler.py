@@ -34,8 +34,8 @@ from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
-from taskyard.protocol.drain import drain
 from taskyard.protocol.session import DELIM, Message, Session
+from taskyard.protocol.socketio import drain, send_frames
 
 log = logging.getLogger("taskyard.scheduler")
 
@@ -203,7 +203,7 @@ class TaskScheduler:
             # The common case: it goes straight to an engine. One note to the hub says both.
             engine_ident = self.engine_idents[first.engine_id]
             self._tell_hub_submitted(b"task-sent", [engine_ident, *frames[:n_idents]], frames, n_idents)
-            self.engine_router.send_multipart([engine_ident, *frames], copy=False)
+            send_frames(self.engine_router, [engine_ident, *frames])
             actions = actions[1:]
         else:
             self._tell_hub_submitted(b"task-in", frames[:n_idents], frames, n_idents)
@@ -214,7 +214,7 @@ class TaskScheduler:
         first = n_idents + 2  # idents, DELIM, signature
         parts = frames[first : first + 4]
         signature = self.session.sign(parts)
-        self.monitor.send_multipart([prefix, *idents, DELIM, signature, *parts], copy=False)
+        send_frames(self.monitor, [prefix, *idents, DELIM, signature, *parts])
 
     # -- engines ----------------------------------------------------------
 
@@ -326,13 +326,13 @@ class TaskScheduler:
             if isinstance(action, Send):
                 request = self.requests[action.task_id]
                 engine_ident = self.engine_idents[action.engine_id]
-                self.engine_router.send_multipart([engine_ident, *request.frames], copy=False)
-                self.monitor.send_multipart([b"task-assign", engine_ident, action.task_id.encode()])
+                send_frames(self.engine_router, [engine_ident, *request.frames])
+                send_frames(self.monitor, [b"task-assign", engine_ident, action.task_id.encode()])
             elif isinstance(action, Deliver):
                 request = self.requests.pop(action.task_id)
                 assert request.last_reply is not None, "Deliver without a reply"
-                self.client_router.send_multipart(request.last_reply, copy=False)
-                self.monitor.send_multipart([b"task-out", *request.last_reply], copy=False)
+                send_frames(self.client_router, request.last_reply)
+                send_frames(self.monitor, [b"task-out", *request.last_reply])
             elif isinstance(action, Fail):
                 request = self.requests.pop(action.task_id, None)
                 if request is not None:
@@ -347,5 +347,5 @@ class TaskScheduler:
         metadata = {"status": "error", "engine_id": None, "engine_uuid": None, "dependencies_met": True}
         reply = self.session.msg(msg_type, content, parent=request.header, metadata=metadata)
         frames = self.session.serialize(reply, [request.client_ident])
-        self.client_router.send_multipart(frames, copy=False)
-        self.monitor.send_multipart([b"task-out", *frames], copy=False)
+        send_frames(self.client_router, frames)
+        send_frames(self.monitor, [b"task-out", *frames])

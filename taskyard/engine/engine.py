@@ -27,8 +27,8 @@ from zmq.devices import ThreadDevice
 from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.protocol import connection, jsonutil
-from taskyard.protocol.drain import readable
 from taskyard.protocol.session import Message, Session
+from taskyard.protocol.socketio import readable
 
 log = logging.getLogger("taskyard.engine")
 

@@ -37,8 +37,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+import zmq
+
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
+from taskyard.protocol.socketio import send_frames
 
 DELIM = b"<IDS|MSG>"
 PROTOCOL_VERSION = "1.0"
@@ -252,7 +255,11 @@ class Session:
 
     def send(self, socket: Any, msg: Message, idents: Sequence[bytes] = ()) -> None:
         """Serialize and send ``msg`` on a pyzmq socket (or ZMQStream)."""
-        socket.send_multipart(self.serialize(msg, idents), copy=False)
+        frames = self.serialize(msg, idents)
+        if isinstance(socket, zmq.Socket):
+            send_frames(socket, frames)
+        else:
+            socket.send_multipart(frames, copy=False)
 
     def send_new(
         self,
