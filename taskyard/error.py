@@ -126,6 +126,18 @@ class RemoteError(TaskyardError):
         # IPython shows this instead of the local traceback of the client.
         return self.render_traceback().splitlines()
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # IPython shows this when the error is a value (e.g. ``ar.exception()``).
+        p.text(f"{type(self).__name__}: {self}\n{self.render_traceback()}")
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            f"<div><b style='color:#b00'>{html.escape(type(self).__name__)}</b>: {html.escape(str(self))}"
+            f"<pre>{html.escape(self.render_traceback())}</pre></div>"
+        )
+
     def print_traceback(self) -> None:
         print(self.render_traceback())  # noqa: T201 - asked for by the user
 

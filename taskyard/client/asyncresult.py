@@ -12,6 +12,7 @@ arrive; an AsyncResult watches its states and resolves when the last one is done
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -273,7 +274,30 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
         """How many of the requests have finished."""
         return sum(1 for s in self._states if s.is_done)
 
-    def wait_interactive(self, interval: float = 0.1, timeout: float = -1, return_when: str = "ALL_COMPLETED") -> bool:
+    def print_new_output(self, shown: dict[tuple[str, str], int], write: Callable[[str], None] | None = None) -> None:
+        """Print the engines' stdout/stderr that arrived since the last call.
+
+        ``shown`` remembers how much of each request's output was printed; pass
+        the same dict on every call. Lines are prefixed ``[stdout:<engine>]``.
+        """
+        for md in self._metadata_list():
+            for name in ("stdout", "stderr"):
+                text = md.get(name) or ""
+                key = (md["msg_id"], name)
+                start = shown.get(key, 0)
+                if len(text) <= start:
+                    continue
+                shown[key] = len(text)
+                new = text[start:].rstrip("\n")
+                line = f"[{name}:{md.get('engine_id')}] {new}"
+                if write is not None:
+                    write(line)
+                else:
+                    print(line, file=sys.stdout if name == "stdout" else sys.stderr)  # noqa: T201
+
+    def wait_interactive(
+        self, interval: float = 0.1, timeout: float = -1, return_when: str = "ALL_COMPLETED", stream: bool = True
+    ) -> bool:
         """Wait with a progress bar (a widget in a notebook, text in a terminal).
 
         Parameters
@@ -284,6 +308,8 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             Give up after this many seconds (negative or None: wait until done).
         return_when : str
             ``"ALL_COMPLETED"`` or ``"FIRST_EXCEPTION"`` (stop at the first error).
+        stream : bool
+            Print the engines' output as it arrives, prefixed by engine id.
 
         Returns
         -------
@@ -294,9 +320,12 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
 
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         total = len(self._states)
+        shown: dict[tuple[str, str], int] = {}
         with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
             while not self.done():
                 bar.update(self.progress - bar.n)
+                if stream:
+                    self.print_new_output(shown, bar.write)
                 if return_when == "FIRST_EXCEPTION" and any(s.error is not None for s in self._states):
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -304,6 +333,8 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
                     break
                 self.wait(interval if remaining is None else min(interval, remaining))
             bar.update(self.progress - bar.n)
+            if stream:
+                self.print_new_output(shown, bar.write)
         return self.done()
 
     def _repr_html_(self) -> str:

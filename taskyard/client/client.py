@@ -461,6 +461,8 @@ class Client:
         with self.state_lock:
             state = self._states.get(parent_id) if parent_id else None
         if state is not None:
+            if state.metadata.get("engine_id") is None:
+                state.metadata["engine_id"] = msg.metadata.get("engine_id")
             name = msg.content.get("name")
             if name in ("stdout", "stderr"):
                 state.metadata[name] = state.metadata.get(name, "") + str(msg.content.get("text", ""))

@@ -101,12 +101,12 @@ class ParallelMagics:
         return None
 
     def _wait_and_show(self, ar: Any, stream: bool) -> None:
-        shown: dict[tuple[int, str], int] = {}
+        shown: dict[tuple[str, str], int] = {}
         while not ar.done():
             ar.wait(STREAM_POLL)
             if stream:
-                self._show_new_output(ar, shown)
-        self._show_new_output(ar, shown)
+                ar.print_new_output(shown)
+        ar.print_new_output(shown)
         try:
             results = ar.get()
         except CompositeError as error:
@@ -123,21 +123,6 @@ class ParallelMagics:
             if result:
                 text = result.get("data", {}).get("text/plain", "")
                 print(f"Out[{md.get('engine_id')}]: {text}")  # noqa: T201
-
-    @staticmethod
-    def _show_new_output(ar: Any, shown: dict[tuple[int, str], int]) -> None:
-        metadata = ar.metadata if isinstance(ar.metadata, list) else [ar.metadata]
-        for md in metadata:
-            engine_id = md.get("engine_id")
-            for name in ("stdout", "stderr"):
-                text = md.get(name) or ""
-                key = (engine_id, name)
-                start = shown.get(key, 0)
-                if len(text) > start:
-                    new = text[start:]
-                    shown[key] = len(text)
-                    stream = sys.stdout if name == "stdout" else sys.stderr
-                    print(f"[{name}:{engine_id}] {new}", end="" if new.endswith("\n") else "\n", file=stream)  # noqa: T201
 
     def pxresult(self, line: str = "") -> Any:
         if self.last_result is None:

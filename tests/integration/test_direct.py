@@ -165,3 +165,21 @@ def test_wait_interactive_shows_progress_and_html(rc: ty.Client, capsys: pytest.
     failed.wait(10)
     html = failed._repr_html_()
     assert "failed" in html and "ZeroDivisionError" in html and "[engine 0]" in html
+
+
+def test_wait_interactive_streams_engine_output(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    def chatty(n: int) -> int:
+        for i in range(n):
+            print(f"step {i}", flush=True)
+            time.sleep(0.3)
+        return n
+
+    ar = rc[:].apply_async(chatty, 3)
+    assert ar.wait_interactive(interval=0.05, timeout=20)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    for engine_id in (0, 1):
+        assert f"[stdout:{engine_id}] step 0" in text
+        assert f"[stdout:{engine_id}] step 2" in text

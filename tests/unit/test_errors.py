@@ -221,3 +221,20 @@ def test_error_from_content_with_missing_fields() -> None:
 def test_explicit_engine_info_wins_over_content() -> None:
     rebuilt = error_from_content({"ename": "X", "engine_info": {"engine_id": 1}}, {"engine_id": 2})
     assert isinstance(rebuilt, RemoteError) and rebuilt.engine_id == 2
+
+
+def test_remote_errors_render_in_ipython_and_notebooks() -> None:
+    from IPython.lib.pretty import pretty
+
+    error = RemoteError(
+        "KeyError",
+        "'x'",
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 1\nKeyError: 'x'",
+        {"engine_id": 3},
+    )
+    text = pretty(error)
+    assert "RemoteError: [engine 3] KeyError: 'x'" in text and 'File "<stdin>"' in text
+    page = error._repr_html_()
+    assert "[engine 3]" in page and "KeyError: &#x27;x&#x27;" in page and "<pre>" in page
+    composite = CompositeError("two failed", [error, RemoteError("ValueError", "bad", "", {"engine_id": 4})])
+    assert "[engine 4]" in composite._repr_html_()
