@@ -52,6 +52,8 @@ class IppLikeSystem:
             probe.wait_for_engines(n, timeout=timeout)
             probe.close()
             self.rc = self.cluster.connect_client_sync()
+        elif self.name == "taskyard":
+            self.rc = self.cluster.start_and_connect_sync(timeout=timeout)
         else:
             self.rc = self.cluster.start_and_connect_sync()
         self.rc.wait_for_engines(n, timeout=timeout)

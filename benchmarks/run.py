@@ -187,6 +187,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--scale-engines", type=int, default=100)
     p.add_argument("--scale-tasks", type=int, default=100_000)
     p.add_argument("--scale-total", type=int, default=1_000_000)
+    p.add_argument("--scale-timeout", type=float, default=3600.0, help="bound on the whole scale job (s)")
     p.add_argument("--peers-venv", type=Path, default=HERE / ".peers-venv")
     p.add_argument("--out-dir", type=Path, default=HERE / "reports")
     args = p.parse_args(argv)
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if peers_python is not None:
             info["peer_versions"] = machine.peer_versions(peers_python)
         for key, job_argv in jobs(args, size, peers_python):
-            out = run_job(" ".join(key), job_argv, size["job_timeout"], workdir)
+            job_timeout = args.scale_timeout if key == SCALE else size["job_timeout"]
+            out = run_job(" ".join(key), job_argv, job_timeout, workdir)
             if key == SCALE:
                 info["scale"] = out
             else:

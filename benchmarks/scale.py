@@ -55,9 +55,10 @@ def _rss_mb(system: Any) -> dict[str, float]:
     return {role: rss / 1e6 for role, rss in sorted(procstats.rss_by_role(procstats.snapshot(system.classify)).items())}
 
 
-def run(engines: int, tasks: int, total: int, timeout: float, pidfile: str | None) -> dict[str, Any]:
+def run(engines: int, tasks: int, total: int, timeout: float, pidfile: str | None, out: dict[str, Any]) -> None:
+    """Fills ``out`` as it goes, so a run stopped half-way still reports what it measured."""
     system = IppLikeSystem("taskyard", None, engines=engines)
-    out: dict[str, Any] = {"engines": engines, "tasks": tasks, "total": total}
+    out.update({"engines": engines, "tasks": tasks, "total": total, "batches": []})
     try:
         started = time.perf_counter()
         system.start(timeout=max(timeout, 600))
@@ -66,7 +67,7 @@ def run(engines: int, tasks: int, total: int, timeout: float, pidfile: str | Non
             with open(pidfile, "w") as f:
                 json.dump(procstats.pids(procstats.snapshot(system.classify)), f)
         out["rss_mb_idle"] = _rss_mb(system)
-        batches = []
+        batches = out["batches"]
         done = 0
         while done < total:
             n = min(tasks, total - done)
@@ -89,10 +90,8 @@ def run(engines: int, tasks: int, total: int, timeout: float, pidfile: str | Non
                 }
             )
             print(f"  scale: {done} tasks, {n / wall:.0f} tasks/s", file=sys.stderr, flush=True)
-        out["batches"] = batches
     finally:
         system.stop()
-    return out
 
 
 def main() -> None:
@@ -106,8 +105,8 @@ def main() -> None:
     args = p.parse_args()
     result: dict[str, Any] = {"system": "taskyard", "scheme": "scale", "results": {}, "errors": {}}
     try:
-        result["results"] = run(args.engines, args.tasks, args.total, args.timeout, args.pidfile)
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        run(args.engines, args.tasks, args.total, args.timeout, args.pidfile, result["results"])
+    except BaseException as exc:  # noqa: BLE001 - reported (SIGTERM included), with the batches done so far
         result["errors"]["scale"] = f"{type(exc).__name__}: {exc}"
     print(MARKER + json.dumps(result), flush=True)
 
