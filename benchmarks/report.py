@@ -175,6 +175,15 @@ def markdown(report: dict[str, Any]) -> str:
         + (" (+ uncommitted changes)" if m.get("taskyard_uncommitted_files") else "")
         + "  ",
         f"Load average at start / end: {m['load_average_at_start']} / {report.get('load_average_at_end')}  ",
+        *(
+            [
+                "Peers (own venv): "
+                + ", ".join(f"{name} {version}" for name, version in report["peer_versions"].items())
+                + "  "
+            ]
+            if report.get("peer_versions")
+            else []
+        ),
         f"Sizes: {report['sizes']}",
         "",
         "## Results",
