@@ -163,6 +163,10 @@ def errors(rows: list[dict[str, Any]]) -> list[str]:
     return [f"- {r['system']}-{r['variant']} {w}: {msg}" for r in rows for w, msg in r.get("errors", {}).items()]
 
 
+def _loads(values: list[float] | None) -> str:
+    return " ".join(f"{v:.2f}" for v in values) if values else "–"
+
+
 def markdown(report: dict[str, Any]) -> str:
     rows = report["rows"]
     m = report["machine"]
@@ -174,7 +178,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Python {m['python']}, pyzmq {m['pyzmq']} / libzmq {m['libzmq']}, taskyard {m['taskyard_commit'][:10]}"
         + (" (+ uncommitted changes)" if m.get("taskyard_uncommitted_files") else "")
         + "  ",
-        f"Load average at start / end: {m['load_average_at_start']} / {report.get('load_average_at_end')}  ",
+        f"Load average (1/5/15 min) at start / end: {_loads(m.get('load_average_at_start'))} / "
+        f"{_loads(report.get('load_average_at_end'))}  ",
         *(
             [
                 "Peers (own venv): "
