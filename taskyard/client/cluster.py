@@ -77,8 +77,6 @@ class Cluster:
         args = list(controller_args)
         if scheme:
             args.append(f"--scheme={scheme}")
-        # The controller stops by itself if this process dies without cleaning up.
-        args.append(f"--IPController.watch_pid={os.getpid()}")
         self._launcher = LocalCluster(
             n,
             profile=profile,

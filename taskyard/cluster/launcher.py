@@ -96,7 +96,10 @@ class LocalCluster:
         for path in (self.client_file, self.engine_file):
             path.unlink(missing_ok=True)
         suffix = f"-{self.cluster_id}" if self.cluster_id else ""
-        self.controller = self._spawn("controller", self.controller_args, f"ipcontroller{suffix}.log")
+        # The controller stops by itself if this process dies without stopping it
+        # (a killed notebook kernel, test run or ipcluster); its engines follow.
+        owner = [f"--IPController.watch_pid={os.getpid()}"]
+        self.controller = self._spawn("controller", [*owner, *self.controller_args], f"ipcontroller{suffix}.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.controller.poll() is not None:
