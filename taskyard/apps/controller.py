@@ -44,9 +44,9 @@ class IPController(BaseTaskyardApp):
     max_records = Int(100_000, help="Most task records the hub keeps.").tag(config=True)
     max_record_mb = Float(1024.0, help="Most megabytes of results the hub keeps for get_result.").tag(config=True)
     key = Unicode("", help="The signing key (default: a new random key each start).").tag(config=True)
-    watch_pid = Int(0, help="Stop when the process with this pid exits (ipcluster and ty.Cluster set it); 0 = never.").tag(
-        config=True
-    )
+    watch_pid = Int(
+        0, help="Stop when the process with this pid exits (ipcluster and ty.Cluster set it); 0 = never."
+    ).tag(config=True)
 
     aliases = {
         **base_aliases,

@@ -30,6 +30,7 @@ from typing import Any
 import zmq
 
 from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
+from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.protocol import connection
 from taskyard.protocol.serialize import deserialize_object, pack_apply
@@ -289,6 +290,11 @@ class Client:
         if engine_id is None:
             if "task" not in self.connection_info:
                 raise TaskyardError("this controller has no task scheduler")
+            if "functional" not in self.features and isinstance(f, (dependent, _Required)):
+                raise TaskyardError(
+                    f"the controller's task scheduler ({self.task_scheme}) does not support functional "
+                    "dependencies (@require/@depend); restart it with another --scheme (e.g. leastload)"
+                )
             return self.send_request("task", "apply_request", {}, metadata or {}, buffers)
         uuid = self.engine_uuid(engine_id)
         md = {**(metadata or {}), "to": uuid}
@@ -478,11 +484,14 @@ class Client:
             with self._engines_changed:
                 self._engines.pop(engine_id, None)
                 self._engines_changed.notify_all()
-            self._fail_engine(engine_id, str(content.get("reason", "unregistered")))
+            self._fail_engine(engine_id, str(content.get("reason", "unregistered")), content.get("failed_tasks", ()))
 
-    def _fail_engine(self, engine_id: int, reason: str) -> None:
+    def _fail_engine(self, engine_id: int, reason: str, task_ids: Iterable[str] = ()) -> None:
+        """Fail what this client has pending on a dead engine: its direct requests,
+        and the load-balanced ``task_ids`` the hub says were running there."""
+        task_ids = set(task_ids)
         with self.state_lock:
-            doomed = [s for s in self._states.values() if s.engine_id == engine_id]
+            doomed = [s for s in self._states.values() if s.engine_id == engine_id or s.msg_id in task_ids]
             for state in doomed:
                 del self._states[state.msg_id]
         for state in doomed:

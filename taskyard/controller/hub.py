@@ -72,7 +72,9 @@ class Controller:
         # The monitor feed carries copies of messages the engines and clients
         # check for replays themselves; the hub must not reject a copy.
         self.monitor_session = Session(config.key, config.signature_scheme, username="controller")
-        self.state = HubState(config.max_misses, config.max_records, config.max_record_bytes)
+        self.state = HubState(
+            config.max_misses, config.max_records, config.max_record_bytes, fails_tasks=config.scheme == "pure"
+        )
         self.context = zmq.Context()
         self.ports: dict[str, int] = {}
         self._stopping = False
@@ -121,9 +123,32 @@ class Controller:
             mon.connect(MONITOR_URL)
             prefixes = (f"{name}-in".encode(), f"{name}-out".encode())
             self._start_thread(f"{name}-device", self._guarded_queue, front, back, mon, *prefixes)
+        if self.config.scheme == "pure":
+            self._bind_pure_queue()
         iopub_in = self._bind(zmq.SUB, "iopub_engine", {zmq.SUBSCRIBE: b""})
         iopub_out = self._bind(zmq.PUB, "iopub")
         self._start_thread("iopub-device", zmq.proxy, iopub_in, iopub_out)
+
+    def _bind_pure_queue(self) -> None:
+        """The ``pure`` scheme: load-balanced tasks through a C-level ROUTER -> DEALER queue.
+
+        No Python runs per task: the DEALER hands tasks to connected engines in
+        turn. ZMTP heartbeats on the DEALER drop the connection of an engine that
+        stops answering (a frozen process), so new tasks go to the others; a
+        dead engine's connection closes with it. Engines tell the hub when they
+        start a task, so the hub can fail the tasks of an engine that dies.
+        """
+        front = self._bind(zmq.ROUTER, "task", {zmq.SNDHWM: 0, zmq.RCVHWM: 0})
+        back = self._bind(
+            zmq.DEALER,
+            "task_engine",
+            {zmq.SNDHWM: 0, zmq.HEARTBEAT_IVL: 1000, zmq.HEARTBEAT_TIMEOUT: 3000, zmq.HEARTBEAT_TTL: 3000},
+        )
+        mon = self.context.socket(zmq.PUB)
+        mon.setsockopt(zmq.SNDHWM, 0)
+        mon.connect(MONITOR_URL)
+        self.task_features = []
+        self._start_thread("task-device", monitored_queue, front, back, mon, b"task-in", b"task-out")
 
     def _guarded_queue(
         self, front: zmq.Socket[Any], back: zmq.Socket[Any], mon: zmq.Socket[Any], *prefixes: bytes
@@ -208,6 +233,7 @@ class Controller:
             "hb_ping": self.ports["hb_ping"],
             "hb_pong": self.ports["hb_pong"],
             "hb_period": self.config.ping_period,
+            "task_scheme": self.config.scheme,
         }
         if "task_engine" in self.ports:
             engine["task"] = self.ports["task_engine"]
@@ -296,7 +322,11 @@ class Controller:
             return
         engine, failed = result
         log.warning("engine %d unregistered: %s (%d requests failed)", engine_id, reason, len(failed))
-        self._notify("unregistration_notification", {"id": engine_id, "uuid": engine.uuid, "reason": reason})
+        content = {"id": engine_id, "uuid": engine.uuid, "reason": reason}
+        if self.state.fails_tasks:
+            # No scheduler will answer for them: clients fail these themselves.
+            content["failed_tasks"] = [r.msg_id for r in failed if r.channel == "task"]
+        self._notify("unregistration_notification", content)
 
     def _notify(self, msg_type: str, content: dict[str, Any]) -> None:
         self.session.send_new(self.notification, msg_type, content)
@@ -389,6 +419,13 @@ class Controller:
         )
         # An extra ping now, so the engine goes live without waiting a whole period.
         self.hb_ping.send(str(self.state.hearts.beat).encode())
+
+    def _handle_task_started(self, msg: Message) -> None:
+        """An engine of the pure queue started a task: now the hub knows where it is."""
+        if not msg.idents:
+            return
+        self._on_monitor()  # the task's own copy may still be queued on the monitor
+        self.state.assigned(str(msg.content["msg_id"]), msg.idents[0], True)
 
     def _handle_unregistration_request(self, msg: Message) -> None:
         engine_id = int(msg.content["id"])

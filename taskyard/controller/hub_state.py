@@ -162,7 +162,12 @@ class TaskRecords:
 class HubState:
     """Engines and task records; every method is pure bookkeeping."""
 
-    def __init__(self, max_misses: int = 3, max_records: int = 100_000, max_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self, max_misses: int = 3, max_records: int = 100_000, max_bytes: int = 1 << 30, fails_tasks: bool = False
+    ) -> None:
+        #: True when no Python scheduler runs (scheme ``pure``): then the hub fails
+        #: the load-balanced tasks of a dead engine itself.
+        self.fails_tasks = fails_tasks
         self.engines: dict[int, EngineRecord] = {}
         #: registered engines whose heart has not beaten yet
         self.pending: dict[int, EngineRecord] = {}
@@ -236,7 +241,7 @@ class HubState:
         now = time.time()
         for msg_id in engine.outstanding:
             record = self.records.get(msg_id)
-            if record is None or record.is_done or msg_id in engine.tasks:
+            if record is None or record.is_done or (msg_id in engine.tasks and not self.fails_tasks):
                 # Load-balanced tasks are the scheduler's: it retries them or fails them itself.
                 continue
             record.status = "error"
@@ -298,6 +303,8 @@ class HubState:
             self.count("assigned-unknown")
             return
         record.engine_id = engine.engine_id
+        if record.is_done:
+            return  # a start notice that arrived after the reply itself
         engine.outstanding.add(msg_id)
         if is_task:
             engine.tasks.add(msg_id)

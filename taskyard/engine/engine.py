@@ -70,6 +70,8 @@ class Engine:
         self.dropped = 0
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
+        #: behind the pure (C-level) task queue, the engine reports each task it starts
+        self.reports_starts = info.get("task_scheme") == "pure"
 
     def _socket(self, kind: int, channel: str, identity: bool = True) -> zmq.Socket[Any]:
         sock = self.context.socket(kind)
@@ -308,6 +310,10 @@ class Engine:
                 idents=[f"engine.{self.engine_id}.{name}".encode()],
             )
 
+        if sock is self.task and self.reports_starts:
+            # No scheduler knows where this task went: tell the hub, so that it can
+            # fail the task if this engine dies.
+            self.session.send_new(self.registration, "task_started", {"msg_id": msg.msg_id})
         content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
         if self.log_output and content["status"] == "error":
             log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))

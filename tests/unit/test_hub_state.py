@@ -384,3 +384,18 @@ def test_a_registration_whose_heart_never_beats_expires() -> None:
     assert dead == [silent]
     assert state.pending == {}
     assert live.engine_id in state.engines
+
+
+def test_a_start_notice_after_the_reply_leaves_nothing_outstanding() -> None:
+    from taskyard.controller.hub_state import HubState
+
+    state = HubState(fails_tasks=True)
+    engine = state.register("e0")
+    state.tick()
+    state.heart_beat(b"e0", str(state.hearts.beat).encode())
+    header = {"msg_id": "t1", "msg_type": "apply_request", "date": 1.0}
+    state.request_seen("task", b"client", None, header, {})
+    state.reply_seen(b"e0", {"msg_id": "r1"}, header, {"status": "ok"}, {"status": "ok"}, [])
+    state.assigned("t1", b"e0", True)  # the pure queue's engine reports the start late
+    assert state.queue_status()[engine.engine_id] == {"queue": 0, "completed": 1, "tasks": 0}
+    assert state.records.get("t1").engine_id == engine.engine_id  # type: ignore[union-attr]
