@@ -28,7 +28,7 @@ def _metadata_list(results: Iterable[Any]) -> list[Mapping[str, Any]]:
 
 
 def _seconds(when: Any, origin: datetime) -> float:
-    return (when - origin).total_seconds()
+    return float((when - origin).total_seconds())
 
 
 def _axes(ax: Any) -> Any:

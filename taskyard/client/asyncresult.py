@@ -236,7 +236,7 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             return time.monotonic() - self._created_at
         received = [s.metadata["received"] for s in self._states if s.metadata.get("received")]
         end = max(received) if self.done() and received else datetime.now(tz=timezone.utc)
-        return (end - min(submitted)).total_seconds()
+        return float((end - min(submitted)).total_seconds())
 
     @property
     def wall_time(self) -> float:
@@ -247,7 +247,7 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
         completed = [m["completed"] for m in mds if m.get("completed")]
         if not started or not completed:
             return 0.0
-        return (max(completed) - min(started)).total_seconds()
+        return float((max(completed) - min(started)).total_seconds())
 
     @property
     def serial_time(self) -> float:
@@ -346,7 +346,8 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             status = f"pending: {done}/{total} done"
         elif self.exception() is not None:
             error = self.exception()
-            text = error.render_traceback() if hasattr(error, "render_traceback") else repr(error)
+            render = getattr(error, "render_traceback", None)
+            text = render() if render is not None else repr(error)
             return (
                 f"<div><b>{html.escape(type(self).__name__)}({html.escape(self._fname)})</b>: "
                 f"<span style='color:#b00'>failed</span><pre>{html.escape(text)}</pre></div>"

@@ -87,7 +87,7 @@ class Cluster:
             log_level=log_level,
         )
         self._client: Client | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @property
     def profile_dir(self) -> str:

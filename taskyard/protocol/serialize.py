@@ -91,7 +91,8 @@ def _dumps(obj: Any, frames: list[Any]) -> bytes:
     # The C pickler is several times faster than cloudpickle's for plain data.
     if _is_plain(obj):
         return pickle.dumps(obj, protocol=5)
-    return cloudpickle.dumps(obj, protocol=5, buffer_callback=lambda b: _collect(b, frames))
+    data: bytes = cloudpickle.dumps(obj, protocol=5, buffer_callback=lambda b: _collect(b, frames))
+    return data
 
 
 def serialize_object(obj: Any) -> list[Any]:
@@ -226,18 +227,19 @@ class FunctionPickleCache:
     def dumps(self, f: Callable[..., Any]) -> bytes:
         if not isinstance(f, types.FunctionType):
             self.misses += 1
-            return cloudpickle.dumps(f, protocol=5)
+            pickled: bytes = cloudpickle.dumps(f, protocol=5)
+            return pickled
         fingerprint = _fingerprint(f)
         key = f.__code__
         entry = self._entries.get(key)
         if fingerprint is not None and entry is not None:
-            old_fingerprint, data = entry
+            old_fingerprint, cached = entry
             if _same(old_fingerprint, fingerprint):
                 self.hits += 1
                 self._entries.move_to_end(key)
-                return data
+                return cached
         self.misses += 1
-        data = cloudpickle.dumps(f, protocol=5)
+        data: bytes = cloudpickle.dumps(f, protocol=5)
         if fingerprint is not None:
             self._entries[key] = (fingerprint, data)
             self._entries.move_to_end(key)

@@ -24,12 +24,8 @@ _SNDMORE = int(zmq.SNDMORE)
 #: Frames at least this large are sent without a copy.
 ZERO_COPY_THRESHOLD = 64 * 1024
 
-try:
-    _send = zmq.backend.Socket.send
-    _get = zmq.backend.Socket.get
-except AttributeError:  # pragma: no cover - a pyzmq without the compiled backend class
-    _send = None
-    _get = zmq.Socket.get
+_send: Any = getattr(zmq.backend.Socket, "send", None)
+_get: Any = getattr(zmq.backend.Socket, "get", zmq.Socket.get)
 
 
 def readable(sock: zmq.Socket[Any]) -> bool:
@@ -42,7 +38,7 @@ def drain(sock: zmq.Socket[Any], limit: int = 1000, copy: bool = False) -> Itera
     for _ in range(limit):
         if not _get(sock, _EVENTS) & _POLLIN:
             return
-        yield sock.recv_multipart(copy=copy)
+        yield sock.recv_multipart(0, copy, False)
 
 
 def send_frames(sock: zmq.Socket[Any], frames: Sequence[Any], flags: int = 0) -> None:
