@@ -527,12 +527,13 @@ def _error(evalue: str, ename: str = "ValueError") -> dict[str, Any]:
 
 
 def _describe(record: TaskRecord, first_buffer: int) -> dict[str, Any]:
+    header, metadata, content = record.result_parts()
     return {
         "status": record.status,
-        "content": record.result_content,
-        "header": record.result_header,
+        "content": content,
+        "header": header,
         "metadata": {
-            **record.result_metadata,
+            **metadata,
             "submitted": record.submitted,
             "started": record.started,
             "completed": record.completed,

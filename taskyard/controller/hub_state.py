@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskyard.controller.heartmonitor import HeartMonitorState
+from taskyard.protocol import jsonutil
 
 #: A pending registration expires after this many times ``max_misses`` beats.
 PENDING_BEATS_FACTOR = 5
@@ -53,24 +54,25 @@ class EngineRecord:
         return self.uuid.encode()
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRecord:
-    """Everything the hub knows about one request."""
+    """Everything the hub knows about one request.
+
+    The reply's header, metadata and content are kept as one compact JSON
+    document (a few hundred bytes, against a few kilobytes as dicts: the
+    store holds up to ``max_records`` of these) and parsed when asked for.
+    """
 
     msg_id: str
     channel: str
     client_ident: bytes
     engine_id: int | None = None
-    header: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
     submitted: float | None = None
     started: float | None = None
     completed: float | None = None
     received: float | None = None
     status: str = "pending"
-    result_header: dict[str, Any] | None = None
-    result_metadata: dict[str, Any] = field(default_factory=dict)
-    result_content: dict[str, Any] | None = None
+    result_json: bytes | None = None
     result_buffers: list[Any] = field(default_factory=list)
     buffers_evicted: bool = False
 
@@ -78,8 +80,53 @@ class TaskRecord:
     def is_done(self) -> bool:
         return self.status not in ("pending", "queued")
 
+    def set_result(self, header: dict[str, Any] | None, metadata: dict[str, Any], content: dict[str, Any]) -> None:
+        # orjson's bytes keep its 4 KiB working buffer; a copy is sized to fit.
+        self.result_json = memoryview(jsonutil.dumps([header, metadata, content])).tobytes()
+
+    def result_parts(self) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any] | None]:
+        """The reply's ``(header, metadata, content)``, parsed."""
+        if self.result_json is None:
+            return None, {}, None
+        header, metadata, content = jsonutil.loads(self.result_json)
+        return header, metadata or {}, content
+
+    def _result_part(self, index: int) -> Any:
+        return self.result_parts()[index]
+
+    @property
+    def result_header(self) -> dict[str, Any] | None:
+        header: dict[str, Any] | None = self._result_part(0)
+        return header
+
+    @property
+    def result_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = self._result_part(1) or {}
+        return metadata
+
+    @property
+    def result_content(self) -> dict[str, Any] | None:
+        content: dict[str, Any] | None = self._result_part(2)
+        return content
+
     def nbytes(self) -> int:
         return sum(_nbytes(b) for b in self.result_buffers)
+
+
+#: Result buffers smaller than this are copied out of their zmq.Frame.
+COMPACT_BELOW = 64 * 1024
+
+
+def _compact(buffer: Any) -> Any:
+    # A small received frame can pin libzmq's whole receive batch (kilobytes)
+    # for as long as we hold it: keep a copy of the few bytes instead.
+    if isinstance(buffer, (bytes, memoryview)):
+        return buffer
+    try:
+        size = len(buffer)
+    except TypeError:
+        return buffer
+    return buffer.bytes if size < COMPACT_BELOW and hasattr(buffer, "bytes") else buffer
 
 
 def _nbytes(buffer: Any) -> int:
@@ -246,13 +293,17 @@ class HubState:
                 continue
             record.status = "error"
             record.completed = now
-            record.result_content = {
-                "status": "error",
-                "ename": "EngineError",
-                "evalue": f"engine {engine_id} died before replying ({reason})",
-                "traceback": "",
-                "engine_info": {"engine_id": engine_id, "engine_uuid": engine.uuid},
-            }
+            record.set_result(
+                None,
+                {},
+                {
+                    "status": "error",
+                    "ename": "EngineError",
+                    "evalue": f"engine {engine_id} died before replying ({reason})",
+                    "traceback": "",
+                    "engine_info": {"engine_id": engine_id, "engine_uuid": engine.uuid},
+                },
+            )
             failed.append(record)
         engine.outstanding.clear()
         engine.tasks.clear()
@@ -284,8 +335,6 @@ class HubState:
                     msg_id=msg_id,
                     channel=channel,
                     client_ident=client_ident,
-                    header=header,
-                    metadata=metadata,
                     submitted=_float(header.get("date")),
                 )
             )
@@ -327,7 +376,9 @@ class HubState:
         record = self.records.get(msg_id)
         if record is None:
             # The request fell out of the store (or predates this hub): keep the reply anyway.
-            record = self.records.add(TaskRecord(msg_id=msg_id, channel="?", client_ident=b"", header=parent_header))
+            record = self.records.add(
+                TaskRecord(msg_id=msg_id, channel="?", client_ident=b"", submitted=_float(parent_header.get("date")))
+            )
         was_done = record.is_done
         engine = self.engine_by_ident(engine_ident) if engine_ident else None
         if engine is not None:
@@ -337,10 +388,8 @@ class HubState:
             if not was_done:  # a repeated reply is not more work done
                 engine.completed += 1
         self.unassigned.discard(msg_id)
-        record.result_header = header
-        record.result_metadata = metadata
-        record.result_content = content
-        record.result_buffers = list(buffers)
+        record.set_result(header, metadata, content)
+        record.result_buffers = [_compact(b) for b in buffers]
         record.started = _float(metadata.get("started"))
         record.completed = _float(metadata.get("completed")) or _float(header.get("date"))
         record.status = str(content.get("status", "ok"))

@@ -238,7 +238,7 @@ def test_reply_for_unknown_request_creates_a_record() -> None:
     record = reply(hub, "lost", engine=0, buffers=[b"abc"])
     assert record is not None and hub.records.get("lost") is record
     assert record.status == "ok" and record.engine_id == 0 and record.result_buffers == [b"abc"]
-    assert record.header["msg_id"] == "lost"
+    assert record.msg_id == "lost" and record.result_header is not None
     assert hub.records.nbytes == 3
 
 
