@@ -76,6 +76,9 @@ class BaseTaskyardApp(Application):
         print(f"Error: {message}", file=sys.stderr)  # noqa: T201 - a CLI's one line
         self.exit(code)
 
+    def wants_traceback(self) -> bool:
+        return bool(self.debug)
+
     @classmethod
     def main(cls, argv: list[str] | None = None) -> None:
         """Entry point: run the app, turning configuration errors into one line."""
@@ -84,7 +87,7 @@ class BaseTaskyardApp(Application):
             app.initialize(argv)
             app.start()
         except (ConfigError, TaskyardError, OSError) as exc:
-            if app.debug:
+            if app.wants_traceback():
                 raise
             print(f"Error: {exc}", file=sys.stderr)  # noqa: T201
             sys.exit(1)

@@ -196,20 +196,8 @@ class IPCluster(BaseTaskyardApp):
         if self.subapp is not None:
             BaseTaskyardApp.initialize(self.subapp, self.subapp.extra_args)  # type: ignore[arg-type]
 
-    @classmethod
-    def main(cls, argv: list[str] | None = None) -> None:
-        app = cls()
-        try:
-            app.initialize(argv)
-            app.start()
-        except ConfigError as exc:
-            debug = getattr(app.subapp, "debug", False)
-            if debug:
-                raise
-            print(f"Error: {exc}", file=sys.stderr)  # noqa: T201
-            sys.exit(1)
-        except KeyboardInterrupt:
-            sys.exit(130)
+    def wants_traceback(self) -> bool:
+        return bool(getattr(self.subapp, "debug", False))
 
 
 def _level_name(level: int | str) -> str:
