@@ -27,6 +27,7 @@ from typing import Any
 
 from taskyard.controller.heartmonitor import HeartMonitorState
 from taskyard.protocol import jsonutil
+from taskyard.protocol.socketio import compact
 
 #: A pending registration expires after this many times ``max_misses`` beats.
 PENDING_BEATS_FACTOR = 5
@@ -111,22 +112,6 @@ class TaskRecord:
 
     def nbytes(self) -> int:
         return sum(_nbytes(b) for b in self.result_buffers)
-
-
-#: Result buffers smaller than this are copied out of their zmq.Frame.
-COMPACT_BELOW = 64 * 1024
-
-
-def _compact(buffer: Any) -> Any:
-    # A small received frame can pin libzmq's whole receive batch (kilobytes)
-    # for as long as we hold it: keep a copy of the few bytes instead.
-    if isinstance(buffer, (bytes, memoryview)):
-        return buffer
-    try:
-        size = len(buffer)
-    except TypeError:
-        return buffer
-    return buffer.bytes if size < COMPACT_BELOW and hasattr(buffer, "bytes") else buffer
 
 
 def _nbytes(buffer: Any) -> int:
@@ -389,7 +374,7 @@ class HubState:
                 engine.completed += 1
         self.unassigned.discard(msg_id)
         record.set_result(header, metadata, content)
-        record.result_buffers = [_compact(b) for b in buffers]
+        record.result_buffers = [compact(b) for b in buffers]
         record.started = _float(metadata.get("started"))
         record.completed = _float(metadata.get("completed")) or _float(header.get("date"))
         record.status = str(content.get("status", "ok"))

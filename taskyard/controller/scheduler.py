@@ -35,7 +35,7 @@ from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
 from taskyard.protocol.session import DELIM, Message, Session
-from taskyard.protocol.socketio import drain, send_frames
+from taskyard.protocol.socketio import compact, drain, send_frames
 
 log = logging.getLogger("taskyard.scheduler")
 
@@ -207,6 +207,9 @@ class TaskScheduler:
             actions = actions[1:]
         else:
             self._tell_hub_submitted(b"task-in", frames[:n_idents], frames, n_idents)
+            # It waits here: small frames received without a copy can each pin a
+            # whole libzmq receive batch (kilobytes), so keep copies of them instead.
+            request.frames = [compact(frame) for frame in frames]
         self._execute(actions)
 
     def _tell_hub_submitted(self, prefix: bytes, idents: list[Any], frames: list[Any], n_idents: int) -> None:

@@ -53,3 +53,15 @@ def send_frames(sock: zmq.Socket[Any], frames: Sequence[Any], flags: int = 0) ->
             _send(sock, frame, flags | more, True, False)
         else:
             _send(sock, frame, flags | more, False, False)
+
+
+def compact(frame: Any) -> Any:
+    """A small received ``zmq.Frame`` as bytes; anything else as it is.
+
+    A frame received without a copy may share libzmq's receive batch with its
+    neighbours, so holding a few bytes of it can pin kilobytes: whatever is
+    kept for long (queued tasks, stored results) should be compacted.
+    """
+    if isinstance(frame, zmq.Frame) and len(frame) < ZERO_COPY_THRESHOLD:
+        return frame.bytes
+    return frame
