@@ -132,6 +132,9 @@ class TaskRecords:
         self._records: OrderedDict[str, TaskRecord] = OrderedDict()
         #: finished records holding result buffers, oldest first
         self._with_buffers: OrderedDict[str, int] = OrderedDict()
+        #: finished records in the order they finished: eviction takes the first,
+        #: in O(1), however many pending records there are
+        self._done_order: OrderedDict[str, None] = OrderedDict()
         self.nbytes = 0
         self.evicted = 0
 
@@ -155,21 +158,24 @@ class TaskRecords:
         return record
 
     def _evict_oldest(self) -> bool:
-        # Oldest first, but never a pending task: its reply is still to come.
-        for msg_id, record in self._records.items():
-            if record.is_done:
-                self.drop(msg_id)
-                self.evicted += 1
-                return True
-        return False
+        # The longest-finished record; never a pending task: its reply is still to come.
+        if not self._done_order:
+            return False
+        msg_id, _ = self._done_order.popitem(last=False)
+        self.drop(msg_id)
+        self.evicted += 1
+        return True
 
     def drop(self, msg_id: str) -> None:
         record = self._records.pop(msg_id, None)
+        self._done_order.pop(msg_id, None)
         if record is not None:
             self.nbytes -= self._with_buffers.pop(msg_id, 0)
 
     def finished(self, record: TaskRecord) -> None:
-        """Account for the result buffers of a record that just finished."""
+        """Account for a record that just finished (and for its result buffers)."""
+        if record.msg_id in self._records:
+            self._done_order[record.msg_id] = None
         # a second reply for the same msg_id replaces the first one's buffers
         self.nbytes -= self._with_buffers.pop(record.msg_id, 0)
         size = record.nbytes()
@@ -289,6 +295,7 @@ class HubState:
                     "engine_info": {"engine_id": engine_id, "engine_uuid": engine.uuid},
                 },
             )
+            self.records.finished(record)
             failed.append(record)
         engine.outstanding.clear()
         engine.tasks.clear()

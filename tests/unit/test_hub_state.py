@@ -399,3 +399,21 @@ def test_a_start_notice_after_the_reply_leaves_nothing_outstanding() -> None:
     state.assigned("t1", b"e0", True)  # the pure queue's engine reports the start late
     assert state.queue_status()[engine.engine_id] == {"queue": 0, "completed": 1, "tasks": 0}
     assert state.records.get("t1").engine_id == engine.engine_id  # type: ignore[union-attr]
+
+
+def test_eviction_skips_pending_records_without_scanning_them() -> None:
+    from taskyard.controller.hub_state import TaskRecord, TaskRecords
+
+    records = TaskRecords(max_records=3)
+    pending = [records.add(TaskRecord(f"p{i}", "task", b"c")) for i in range(2)]
+    done = records.add(TaskRecord("d0", "task", b"c"))
+    done.status = "ok"
+    records.finished(done)
+    newer = records.add(TaskRecord("d1", "task", b"c"))  # over the bound: the finished one goes
+    assert "d0" not in records and all(p.msg_id in records for p in pending) and newer.msg_id in records
+    # Records leave in the order they finished, not the order they came.
+    for record in (pending[1], pending[0]):
+        record.status = "ok"
+        records.finished(record)
+    records.add(TaskRecord("d2", "task", b"c"))
+    assert "p1" not in records and "p0" in records
