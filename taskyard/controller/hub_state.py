@@ -190,6 +190,9 @@ class TaskRecords:
                 old.result_buffers = []
                 old.buffers_evicted = True
 
+    def pending(self) -> list[TaskRecord]:
+        return [r for r in self._records.values() if not r.is_done]
+
     def values(self) -> list[TaskRecord]:
         return list(self._records.values())
 
