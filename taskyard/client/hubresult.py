@@ -56,6 +56,9 @@ def _fill(client: Client, state: MessageState, result: dict[str, Any], buffers: 
     if reply_content.get("status") == "ok":
         if header.get("msg_type") == "execute_reply":
             client._finish(state, reply_content.get("execute_result"))
+        elif result.get("buffers_corrupt"):
+            error = TaskyardError(f"the hub's copy of the result of {state.msg_id} failed verification")
+            client._finish(state, error=error)
         elif result.get("buffers_evicted"):
             client._finish(state, error=TaskyardError(f"the hub no longer holds the result of {state.msg_id}"))
         else:

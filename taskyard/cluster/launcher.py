@@ -29,6 +29,21 @@ from taskyard.protocol.session import Session
 log = logging.getLogger("taskyard.cluster")
 
 
+def child_env() -> dict[str, str]:
+    """The environment for the controller and engines this launcher starts.
+
+    On Linux, glibc is asked to back large allocations with transparent huge
+    pages (``glibc.malloc.hugetlb=1``) unless ``GLIBC_TUNABLES`` is set already:
+    a 128 MB message lands in fresh memory on every hop, and faulting that in
+    4 KiB pages cost up to ~3 ms per MB on the machines we measured, against
+    ~0.1 ms per MB in 2 MiB pages (see the performance page).
+    """
+    env = dict(os.environ)
+    if sys.platform.startswith("linux"):
+        env.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
+    return env
+
+
 class LocalCluster:
     """A controller and engines on this machine.
 
@@ -89,6 +104,7 @@ class LocalCluster:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=child_env(),
         )
 
     def start_controller(self, timeout: float = 30.0) -> None:

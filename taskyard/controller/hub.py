@@ -348,7 +348,8 @@ class Controller:
             if len(frames) == 3:
                 self.state.assigned(frames[2].bytes.decode(), frames[1].bytes, True)
             return
-        msg = self.monitor_session.deserialize(frames[1:], check_replay=False)
+        # Buffers are hashed only if a client asks the hub for them (_handle_result_request).
+        msg = self.monitor_session.deserialize(frames[1:], check_replay=False, verify_buffers=False)
         channel, _, direction = prefix.decode(errors="replace").partition("-")
         # A ROUTER-ROUTER MonitoredQueue publishes the message as it forwards it,
         # destination first: "in" is [engine, client, ...], "out" is [client, engine, ...].
@@ -374,7 +375,16 @@ class Controller:
                 # A reply whose client had gone reaches us without its routing frames.
                 fallback = str(msg.metadata.get("engine_uuid", "")).encode() or None
                 engine_ident = idents[1] if len(idents) >= 2 else fallback
-            self.state.reply_seen(engine_ident, msg.header, msg.parent_header, msg.metadata, msg.content, msg.buffers)
+            self.state.reply_seen(
+                engine_ident,
+                msg.header,
+                msg.parent_header,
+                msg.metadata,
+                msg.content,
+                msg.buffers,
+                msg.digests,
+                msg.buffers_verified,
+            )
 
     # -- registration / queries -------------------------------------------
 
@@ -455,6 +465,7 @@ class Controller:
         pending: list[str] = []
         missing: list[str] = []
         buffers: list[Any] = []
+        digests: list[bytes | None] = []
         for msg_id in msg_ids:
             record = self.state.records.get(msg_id)
             if record is None:
@@ -462,10 +473,15 @@ class Controller:
             elif not record.is_done:
                 pending.append(msg_id)
             else:
+                if not self.state.check_stored_buffers(record, self.monitor_session.verify_buffers):
+                    log.warning("the stored result of %s does not match its signature; dropped it", msg_id)
                 results[msg_id] = _describe(record, len(buffers))
                 buffers.extend(record.result_buffers)
+                digests.extend(record.result_digests or [None] * len(record.result_buffers))
         content = {"status": "ok", "results": results, "pending": pending, "missing": missing}
-        self._reply(msg, "result_reply", content, buffers)
+        reply = self.session.msg("result_reply", content, parent=msg, buffers=buffers)
+        reply.digests = digests  # verified just now: re-signing need not hash them again
+        self.session.send(self.registration, reply, msg.idents)
 
     def _handle_status_request(self, msg: Message) -> None:
         """Which of these msg_ids are done, failed, pending or unknown (for schedulers and clients)."""
@@ -541,4 +557,5 @@ def _describe(record: TaskRecord, first_buffer: int) -> dict[str, Any]:
         },
         "buffers": [first_buffer, first_buffer + len(record.result_buffers)],
         "buffers_evicted": record.buffers_evicted,
+        "buffers_corrupt": record.buffers_corrupt,
     }

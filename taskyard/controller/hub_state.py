@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,13 @@ class TaskRecord:
     status: str = "pending"
     result_json: bytes | None = None
     result_buffers: list[Any] = field(default_factory=list)
+    #: the signed digest of each result buffer (None for small ones), see Session
+    result_digests: list[bytes | None] = field(default_factory=list)
+    #: False until the large result buffers were hashed against their digests
+    buffers_verified: bool = True
     buffers_evicted: bool = False
+    #: the stored buffers did not match their signed digests, and were dropped
+    buffers_corrupt: bool = False
 
     @property
     def is_done(self) -> bool:
@@ -172,6 +179,10 @@ class TaskRecords:
         if record is not None:
             self.nbytes -= self._with_buffers.pop(msg_id, 0)
 
+    def forget_buffers(self, msg_id: str) -> None:
+        """Stop counting a record's result buffers (the caller drops them)."""
+        self.nbytes -= self._with_buffers.pop(msg_id, 0)
+
     def finished(self, record: TaskRecord) -> None:
         """Account for a record that just finished (and for its result buffers)."""
         if record.msg_id in self._records:
@@ -188,6 +199,7 @@ class TaskRecords:
             old = self._records.get(msg_id)
             if old is not None:
                 old.result_buffers = []
+                old.result_digests = []
                 old.buffers_evicted = True
 
     def pending(self) -> list[TaskRecord]:
@@ -359,8 +371,14 @@ class HubState:
         metadata: dict[str, Any],
         content: dict[str, Any],
         buffers: list[Any],
+        digests: list[bytes | None] | None = None,
+        buffers_verified: bool = True,
     ) -> TaskRecord | None:
-        """A reply came back from an engine (or from the scheduler, for tasks it failed)."""
+        """A reply came back from an engine (or from the scheduler, for tasks it failed).
+
+        ``digests`` and ``buffers_verified`` come from the Session: the hub takes
+        large buffers without hashing them and checks them when it serves them.
+        """
         msg_id = parent_header.get("msg_id")
         if not isinstance(msg_id, str):
             self.count("reply-without-parent")
@@ -382,11 +400,34 @@ class HubState:
         self.unassigned.discard(msg_id)
         record.set_result(header, metadata, content)
         record.result_buffers = [compact(b) for b in buffers]
+        record.result_digests = list(digests or [])
+        record.buffers_verified = buffers_verified
+        record.buffers_corrupt = False
         record.started = _float(metadata.get("started"))
         record.completed = _float(metadata.get("completed")) or _float(header.get("date"))
         record.status = str(content.get("status", "ok"))
         self.records.finished(record)
         return record
+
+    def check_stored_buffers(self, record: TaskRecord, verify: Callable[[list[Any], list[bytes | None]], bool]) -> bool:
+        """Hash a stored result's large buffers (once) before they are passed on.
+
+        ``verify`` is :meth:`Session.verify_buffers`. Buffers that do not match
+        their signed digests are dropped and the record says so; returns False then.
+        """
+        if record.buffers_verified:
+            return not record.buffers_corrupt
+        record.buffers_verified = True
+        if len(record.result_digests) == len(record.result_buffers) and verify(
+            record.result_buffers, record.result_digests
+        ):
+            return True
+        self.count("corrupt-result-buffers")
+        self.records.forget_buffers(record.msg_id)
+        record.result_buffers = []
+        record.result_digests = []
+        record.buffers_corrupt = True
+        return False
 
     def queue_status(self, engine_ids: list[int] | None = None) -> dict[Any, Any]:
         """ipyparallel's shape: ``{engine_id: {"queue", "completed", "tasks"}, "unassigned": n}``."""

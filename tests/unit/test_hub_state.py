@@ -417,3 +417,43 @@ def test_eviction_skips_pending_records_without_scanning_them() -> None:
         records.finished(record)
     records.add(TaskRecord("d2", "task", b"c"))
     assert "p1" not in records and "p0" in records
+
+
+# -- stored result buffers are hashed before they are served ---------------------------
+
+
+def test_stored_buffers_are_checked_once_when_first_served() -> None:
+    from taskyard.protocol.session import DIGEST_THRESHOLD, Session
+
+    sender, hub_session = Session(b"k"), Session(b"k")
+    big = bytes(DIGEST_THRESHOLD)
+    hub = live_hub(1)
+    checks: list[int] = []
+
+    def verify(buffers: list[Any], digests: list[bytes | None]) -> bool:
+        checks.append(len(buffers))
+        return hub_session.verify_buffers(buffers, digests)
+
+    for msg_id, payload in (("good", big), ("forged", b"\x01" + big[1:])):
+        request(hub, msg_id)
+        signed = sender.deserialize(sender.serialize(sender.msg("apply_reply", buffers=[big])))
+        record = hub.reply_seen(
+            b"uuid-0",
+            {"msg_id": f"reply-{msg_id}", "msg_type": "apply_reply"},
+            {"msg_id": msg_id},
+            {},
+            {"status": "ok"},
+            [payload],
+            signed.digests,
+            buffers_verified=False,
+        )
+        assert record is not None and not record.buffers_verified
+    assert hub.records.nbytes == 2 * len(big)
+    good, forged = hub.records.get("good"), hub.records.get("forged")
+    assert good is not None and forged is not None
+    assert hub.check_stored_buffers(good, verify) and hub.check_stored_buffers(good, verify)
+    assert good.result_buffers == [big] and checks == [1]  # hashed once
+    assert not hub.check_stored_buffers(forged, verify) and not hub.check_stored_buffers(forged, verify)
+    assert forged.buffers_corrupt and forged.result_buffers == [] and checks == [1, 1]
+    assert hub.records.nbytes == len(big)
+    assert hub.counters["corrupt-result-buffers"] == 1

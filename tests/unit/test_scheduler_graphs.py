@@ -81,9 +81,7 @@ def test_random_dag(seed: int) -> None:
     deps: dict[str, Dependency] = {}
     for i in range(300):
         parents = rng.sample(range(i), min(i, rng.randrange(4)))
-        deps[f"t{i}"] = Dependency(
-            [f"t{p}" for p in parents], all=rng.random() < 0.8, success_only=rng.random() < 0.7
-        )
+        deps[f"t{i}"] = Dependency([f"t{p}" for p in parents], all=rng.random() < 0.8, success_only=rng.random() < 0.7)
     final = _drive(state, rng, deps, check_each_step=True)
     assert set(final) == set(deps)
     assert "impossible" in final.values() and "delivered" in final.values()

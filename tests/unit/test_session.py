@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from taskyard.error import ProtocolError
-from taskyard.protocol.session import DELIM, MAX_JSON_FRAME, Message, Session
+from taskyard.protocol.session import DELIM, DIGEST_THRESHOLD, MAX_JSON_FRAME, Message, Session, buffer_digest
 
 KEY = b"secret-key"
 
@@ -31,7 +31,7 @@ def frames_for(sender: Session, msg_type: str = "apply_request", **kwargs: Any) 
 def resign(sender: Session, parts: list[Any], buffers: list[Any] = ()) -> list[Any]:
     """Frames with chosen JSON parts, validly signed, so parsing goes past the MAC."""
     buffers = list(buffers)
-    return [DELIM, sender.sign([*parts, *buffers]), *parts, *buffers]
+    return [DELIM, sender.sign(parts, buffers), *parts, *buffers]
 
 
 def as_bytes(buffer: Any) -> bytes:
@@ -171,6 +171,78 @@ def test_dropped_or_added_buffer_is_rejected() -> None:
     with pytest.raises(ProtocolError, match="bad-signature"):
         receiver.deserialize([*frames, b"three"])
     assert receiver.rejected == {"bad-signature": 2}
+
+
+def test_moving_bytes_between_buffers_is_rejected() -> None:
+    # The MAC covers every frame's length, so re-splitting the same bytes differently fails.
+    sender, receiver = pair()
+    frames = frames_for(sender, buffers=[b"abc", b"def"])
+    moved = [*frames[:6], b"ab", b"cdef"]
+    with pytest.raises(ProtocolError, match="bad-signature"):
+        receiver.deserialize(moved)
+
+
+LARGE = DIGEST_THRESHOLD * 3
+
+
+def test_large_buffers_travel_with_their_digests_in_the_signature() -> None:
+    sender, receiver = pair()
+    big = np.arange(LARGE // 8, dtype=np.float64)
+    frames = frames_for(sender, buffers=[b"small", big, b"x" * DIGEST_THRESHOLD])
+    mac, _, digests = frames[1].partition(b":")
+    assert len(mac) == 64 and len(digests.split(b",")) == 2
+    got = receiver.deserialize(frames)
+    assert got.buffers_verified
+    assert got.digests[0] is None and got.digests[1] == buffer_digest(big) and got.digests[2] is not None
+    assert np.array_equal(np.frombuffer(got.buffers[1], dtype=np.float64), big)
+
+
+def test_tampering_with_a_large_buffer_or_its_digest_is_rejected() -> None:
+    sender, receiver = pair()
+    big = bytes(LARGE)
+    frames = frames_for(sender, buffers=[big])
+    flipped = bytearray(big)
+    flipped[LARGE // 2] ^= 1
+    with pytest.raises(ProtocolError, match="does not match its signed digest"):
+        receiver.deserialize([*frames[:6], bytes(flipped)])
+    # a digest swapped for the tampered buffer's own breaks the MAC instead
+    mac, _, _ = frames[1].partition(b":")
+    forged = mac + b":" + buffer_digest(bytes(flipped)).hex().encode()
+    with pytest.raises(ProtocolError, match="signature does not match"):
+        receiver.deserialize([frames[0], forged, *frames[2:6], bytes(flipped)])
+    for bad in (mac, mac + b":zz", mac + b":" + b"ab" * 16 + b"," + b"ab" * 32, mac + b":abcd"):
+        with pytest.raises(ProtocolError, match="bad-signature"):
+            receiver.deserialize([frames[0], bad, *frames[2:]])
+    assert receiver.deserialize(frames).buffers[0] == big
+
+
+def test_lazy_buffer_verification_defers_the_hash_but_not_the_mac() -> None:
+    sender, relay = pair()
+    big = bytes(LARGE)
+    frames = frames_for(sender, buffers=[big])
+    flipped = bytearray(big)
+    flipped[0] ^= 1
+    # the relay accepts the tampered buffer without hashing it, and says so ...
+    lazy = relay.deserialize([*frames[:6], bytes(flipped)], verify_buffers=False)
+    assert not lazy.buffers_verified
+    # ... and the check it must make before passing the buffers on fails
+    assert not relay.verify_buffers(lazy.buffers, lazy.digests)
+    good = relay.deserialize(frames, check_replay=False, verify_buffers=False)
+    assert relay.verify_buffers(good.buffers, good.digests)
+    # the headers are still checked at once
+    tampered = list(frames)
+    tampered[2] = tampered[2].replace(b"}", b" }", 1)
+    with pytest.raises(ProtocolError, match="signature does not match"):
+        relay.deserialize(tampered, verify_buffers=False)
+
+
+def test_known_digests_are_reused_when_re_signing() -> None:
+    sender, relay = pair()
+    big = bytes(LARGE)
+    stored = relay.deserialize(frames_for(sender, buffers=[big]))
+    out = relay.msg("result_reply", buffers=stored.buffers)
+    out.digests = stored.digests
+    assert Session(KEY).deserialize(relay.serialize(out)).buffers[0] == big
 
 
 def test_wrong_key_is_rejected() -> None:
