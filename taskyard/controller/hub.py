@@ -335,11 +335,16 @@ class Controller:
 
     def _on_monitor(self) -> None:
         for frames in drain(self.monitor, 1000):
-            try:
-                self._record(frames)
-            except ProtocolError as exc:
+            notes = split_batch(frames) if frames[0].bytes == b"batch" else [frames]
+            if notes is None:
                 self.state.count("bad-monitored")
-                log.debug("monitor: dropped a message: %s", exc)
+                continue
+            for note in notes:
+                try:
+                    self._record(note)
+                except ProtocolError as exc:
+                    self.state.count("bad-monitored")
+                    log.debug("monitor: dropped a message: %s", exc)
 
     def _record(self, frames: list[Any]) -> None:
         prefix = frames[0].bytes
@@ -431,11 +436,15 @@ class Controller:
         self.hb_ping.send(str(self.state.hearts.beat).encode())
 
     def _handle_task_started(self, msg: Message) -> None:
-        """An engine of the pure queue started a task: now the hub knows where it is."""
+        """An engine of the pure queue took tasks: now the hub knows where they are."""
         if not msg.idents:
             return
-        self._on_monitor()  # the task's own copy may still be queued on the monitor
-        self.state.assigned(str(msg.content["msg_id"]), msg.idents[0], True)
+        msg_ids = msg.content["msg_ids"]
+        if not isinstance(msg_ids, list):
+            raise TypeError("msg_ids must be a list")
+        self._on_monitor()  # the tasks' own copies may still be queued on the monitor
+        for msg_id in msg_ids:
+            self.state.assigned(str(msg_id), msg.idents[0], True)
 
     def _handle_unregistration_request(self, msg: Message) -> None:
         engine_id = int(msg.content["id"])
@@ -536,6 +545,26 @@ class Controller:
             self._notify("shutdown_notification", {})
         except zmq.ZMQError:
             pass
+
+
+def split_batch(frames: list[Any]) -> list[list[Any]] | None:
+    """The notes in a scheduler's batch message, or None if it is malformed.
+
+    A batch is ``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``
+    (see ``TaskScheduler._flush_notes``).
+    """
+    try:
+        sizes = [int(n) for n in bytes(frames[1]).split(b",")] if len(frames) > 1 else []
+    except ValueError:
+        return None
+    if not sizes or min(sizes) < 1 or sum(sizes) != len(frames) - 2:
+        return None
+    notes = []
+    start = 2
+    for size in sizes:
+        notes.append(frames[start : start + size])
+        start += size
+    return notes
 
 
 def _error(evalue: str, ename: str = "ValueError") -> dict[str, Any]:

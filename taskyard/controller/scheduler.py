@@ -8,6 +8,9 @@ bookkeeping use both cores. Per task it:
    signature (replays are rejected here, so a captured request re-sent to the
    scheduler never runs twice) and parses the flags from the metadata;
 2. tells the hub (a re-signed copy of the four header frames, no buffers);
+   notes to the hub are batched: they go out as one message whenever the
+   scheduler has nothing left to read (or 256 notes have piled up), so a busy
+   scheduler sends one message for many tasks and an idle one adds no delay;
 3. feeds the core and carries out its actions: ``Send`` forwards the original
    frames to the chosen engine, ``Fail`` answers the client with a typed error,
    ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the hub about
@@ -35,12 +38,14 @@ from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
 from taskyard.protocol.session import DELIM, Message, Session
-from taskyard.protocol.socketio import compact, drain, send_frames
+from taskyard.protocol.socketio import compact, drain, readable, send_frames
 
 log = logging.getLogger("taskyard.scheduler")
 
 TASK_TYPES = frozenset({"apply_request", "execute_request"})
 HUB_REQUERY_PERIOD = 0.25
+#: Most notes to the hub in one batch message.
+MAX_BATCH = 256
 ENGINE_RESYNC_PERIOD = 1.0
 
 
@@ -87,6 +92,9 @@ class TaskScheduler:
         self.engine_idents: dict[int, bytes] = {}
         self.engine_ids: dict[bytes, int] = {}
         self.hub_pending: set[str] = set()
+        #: notes for the hub not sent yet: frames, and the frame count of each note
+        self._notes: list[Any] = []
+        self._note_sizes: list[int] = []
         self._stopping = False
         self.dropped = 0
 
@@ -156,6 +164,8 @@ class TaskScheduler:
                 continue
             for sock, _ in events:
                 handlers[sock]()
+            if self._notes and not (readable(self.client_router) or readable(self.engine_router)):
+                self._flush_notes()
 
     # -- clients ----------------------------------------------------------
 
@@ -217,7 +227,7 @@ class TaskScheduler:
         first = n_idents + 2  # idents, DELIM, signature
         parts = frames[first : first + 4]
         signature = self.session.sign(parts)
-        send_frames(self.monitor, [prefix, *idents, DELIM, signature, *parts])
+        self._note([prefix, *idents, DELIM, signature, *parts])
 
     # -- engines ----------------------------------------------------------
 
@@ -257,7 +267,24 @@ class TaskScheduler:
 
     # -- the hub ----------------------------------------------------------
 
+    def _note(self, frames: list[Any]) -> None:
+        """Queue a note for the hub's monitor feed (sent by :meth:`_flush_notes`)."""
+        self._notes.extend(frames)
+        self._note_sizes.append(len(frames))
+        if len(self._note_sizes) >= MAX_BATCH:
+            self._flush_notes()
+
+    def _flush_notes(self) -> None:
+        """``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``"""
+        if not self._note_sizes:
+            return
+        sizes = ",".join(map(str, self._note_sizes)).encode()
+        send_frames(self.monitor, [b"batch", sizes, *self._notes])
+        self._notes = []
+        self._note_sizes = []
+
     def _ask_hub(self, msg_type: str, content: dict[str, Any]) -> None:
+        self._flush_notes()  # the hub should know what we know before it answers
         self.session.send_new(self.hub, msg_type, content)
 
     def _on_hub(self) -> None:
@@ -330,12 +357,12 @@ class TaskScheduler:
                 request = self.requests[action.task_id]
                 engine_ident = self.engine_idents[action.engine_id]
                 send_frames(self.engine_router, [engine_ident, *request.frames])
-                send_frames(self.monitor, [b"task-assign", engine_ident, action.task_id.encode()])
+                self._note([b"task-assign", engine_ident, action.task_id.encode()])
             elif isinstance(action, Deliver):
                 request = self.requests.pop(action.task_id)
                 assert request.last_reply is not None, "Deliver without a reply"
                 send_frames(self.client_router, request.last_reply)
-                send_frames(self.monitor, [b"task-out", *request.last_reply])
+                self._note([b"task-out", *request.last_reply])
             elif isinstance(action, Fail):
                 request = self.requests.pop(action.task_id, None)
                 if request is not None:
@@ -351,4 +378,4 @@ class TaskScheduler:
         reply = self.session.msg(msg_type, content, parent=request.header, metadata=metadata)
         frames = self.session.serialize(reply, [request.client_ident])
         send_frames(self.client_router, frames)
-        send_frames(self.monitor, [b"task-out", *frames])
+        self._note([b"task-out", *frames])

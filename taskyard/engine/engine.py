@@ -35,6 +35,8 @@ log = logging.getLogger("taskyard.engine")
 
 #: Seconds between checks that the controller still pings.
 PING_CHECK_PERIOD = 0.5
+#: Most tasks an engine takes from the pure queue before telling the hub it holds them.
+START_BATCH = 32
 
 
 class EngineStopping(BaseException):
@@ -179,7 +181,10 @@ class Engine:
                 # so that an abort reaches a queued request before it runs.
                 while not self._stopping and readable(sock):
                     self._serve_control_nowait()
-                    self._serve(sock)
+                    if sock is self.task and self.reports_starts:
+                        self._serve_started_batch()
+                    else:
+                        self._serve(sock)
 
     def _drain_pings(self) -> bool:
         seen = False
@@ -197,6 +202,32 @@ class Engine:
             frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return
+        msg = self._parse(sock, frames)
+        if msg is not None:
+            self._dispatch(sock, msg)
+
+    def _serve_started_batch(self) -> None:
+        """Take up to START_BATCH queued tasks from the pure queue, tell the hub once, run them.
+
+        The hub learns which tasks this engine holds before any of them runs, in
+        one message for the batch rather than one per task.
+        """
+        batch = []
+        while len(batch) < START_BATCH and not self._stopping and readable(self.task):
+            msg = self._parse(self.task, self.task.recv_multipart(zmq.NOBLOCK, copy=False))
+            if msg is not None:
+                batch.append(msg)
+        started = [msg.msg_id for msg in batch if msg.msg_type in REQUEST_TYPES]
+        if started:
+            self.session.send_new(self.registration, "task_started", {"msg_ids": started})
+        for msg in batch:
+            self._serve_control_nowait()
+            if self._stopping:
+                return
+            self._dispatch(self.task, msg)
+
+    def _parse(self, sock: zmq.Socket[Any], frames: list[Any]) -> Message | None:
+        """The verified request in ``frames``, or None (refused, answered or dropped)."""
         try:
             msg = self.session.deserialize(frames)
         except ProtocolError as exc:
@@ -204,9 +235,12 @@ class Engine:
             log.warning("dropped a bad message (%d so far): %s", self.dropped, exc)
             if sock is self.task:
                 self._refuse_task(frames, exc)
-            return
+            return None
         if sock is not self.task and not self._unglue(sock, msg):
-            return
+            return None
+        return msg
+
+    def _dispatch(self, sock: zmq.Socket[Any], msg: Message) -> None:
         try:
             if sock is self.control:
                 self._on_control(msg)
@@ -310,10 +344,6 @@ class Engine:
                 idents=[f"engine.{self.engine_id}.{name}".encode()],
             )
 
-        if sock is self.task and self.reports_starts:
-            # No scheduler knows where this task went: tell the hub, so that it can
-            # fail the task if this engine dies.
-            self.session.send_new(self.registration, "task_started", {"msg_id": msg.msg_id})
         content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
         if self.log_output and content["status"] == "error":
             log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))
