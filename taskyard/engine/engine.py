@@ -28,7 +28,7 @@ from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.protocol import connection, jsonutil
 from taskyard.protocol.session import Message, Session
-from taskyard.protocol.socketio import readable
+from taskyard.protocol.socketio import readable, recv_frames
 
 log = logging.getLogger("taskyard.engine")
 
@@ -199,7 +199,7 @@ class Engine:
 
     def _serve(self, sock: zmq.Socket[Any]) -> None:
         try:
-            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            frames = recv_frames(sock, zmq.NOBLOCK)
         except zmq.Again:
             return
         msg = self._parse(sock, frames)
@@ -214,7 +214,7 @@ class Engine:
         """
         batch = []
         while len(batch) < START_BATCH and not self._stopping and readable(self.task):
-            msg = self._parse(self.task, self.task.recv_multipart(zmq.NOBLOCK, copy=False))
+            msg = self._parse(self.task, recv_frames(self.task, zmq.NOBLOCK))
             if msg is not None:
                 batch.append(msg)
         started = [msg.msg_id for msg in batch if msg.msg_type in REQUEST_TYPES]

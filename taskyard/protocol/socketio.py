@@ -24,7 +24,9 @@ _SNDMORE = int(zmq.SNDMORE)
 #: Frames at least this large are sent without a copy.
 ZERO_COPY_THRESHOLD = 64 * 1024
 
+_RCVMORE = int(zmq.RCVMORE)
 _send: Any = getattr(zmq.backend.Socket, "send", None)
+_recv: Any = getattr(zmq.backend.Socket, "recv", None)
 _get: Any = getattr(zmq.backend.Socket, "get", zmq.Socket.get)
 
 
@@ -38,7 +40,17 @@ def drain(sock: zmq.Socket[Any], limit: int = 1000, copy: bool = False) -> Itera
     for _ in range(limit):
         if not _get(sock, _EVENTS) & _POLLIN:
             return
-        yield sock.recv_multipart(0, copy, False)
+        yield recv_frames(sock, 0, copy)
+
+
+def recv_frames(sock: zmq.Socket[Any], flags: int = 0, copy: bool = False) -> list[Any]:
+    """``sock.recv_multipart(flags, copy)`` without the per-frame Python checks of pyzmq's sugar."""
+    if _recv is None:  # pragma: no cover
+        return sock.recv_multipart(flags, copy, False)
+    parts = [_recv(sock, flags, copy, False)]
+    while _get(sock, _RCVMORE):
+        parts.append(_recv(sock, flags, copy, False))
+    return parts
 
 
 def send_frames(sock: zmq.Socket[Any], frames: Sequence[Any], flags: int = 0) -> None:
