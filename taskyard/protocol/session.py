@@ -322,8 +322,10 @@ class Session:
     def _claimed_digests(self, signature: bytes, buffers: Sequence[Frame]) -> list[bytes | None]:
         """The digests a signature frame carries, one per buffer (None for small ones)."""
         _, _, listed = signature.partition(b":")
-        claimed = listed.split(b",") if listed else []
         large = [_nbytes(b) >= DIGEST_THRESHOLD for b in buffers]
+        if not listed and not any(large):
+            return [None] * len(buffers)  # the common case: small buffers only
+        claimed = listed.split(b",") if listed else []
         if len(claimed) != sum(large):
             raise self._reject("bad-signature", "the signature lists the wrong number of buffer digests")
         try:
