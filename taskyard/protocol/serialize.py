@@ -64,6 +64,23 @@ class _RawBuffer:
         return (_RawBuffer, (self.index, self.as_bytes))
 
 
+class _RawFunction:
+    """Stands in a pickle for a top-level function argument sent as its own (cached) pickle.
+
+    ``view.map(f, ...)`` sends ``f`` as an argument of every chunk; as a frame
+    of its own it goes through the same caches as the function being applied
+    (pickled once by the client, unpickled once by each engine).
+    """
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_RawFunction, (self.index,))
+
+
 def _frame_view(frame: Any) -> memoryview:
     if isinstance(frame, memoryview):
         return frame
@@ -76,6 +93,10 @@ def _frame_view(frame: Any) -> memoryview:
 #: Values the C pickler handles exactly as cloudpickle would (no functions or
 #: classes, which it would send by a name the other side may not have).
 _PLAIN_TYPES = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+#: Placeholders the C pickler may write (by reference to this module).
+_PLACEHOLDER_TYPES = frozenset({_RawBuffer, _RawFunction})
 
 
 def _is_plain(value: Any, depth: int = 0) -> bool:
@@ -262,9 +283,13 @@ def pack_apply(f: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict[str
     become frames of their own.
     """
     raw: list[Any] = []
-    placeholders: list[_RawBuffer] = []
+    placeholders: list[_RawBuffer | _RawFunction] = []
 
     def lift(value: Any) -> Any:
+        if type(value) is types.FunctionType:
+            raw.append(_function_cache.dumps(value))
+            placeholders.append(_RawFunction(len(raw) - 1))
+            return placeholders[-1]
         # a non-contiguous memoryview cannot be a frame; cloudpickle copies it into the pickle
         if isinstance(value, (bytes, memoryview)) and _is_large_contiguous(memoryview(value)):
             raw.append(value)
@@ -279,7 +304,7 @@ def pack_apply(f: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict[str
     for placeholder in placeholders:
         placeholder.index -= len(raw)
     frames: list[Any] = []
-    if not kwargs and all(type(a) in _PLAIN_TYPES for a in args):
+    if not kwargs and all(type(a) in _PLACEHOLDER_TYPES or _is_plain(a) for a in args):
         data = pickle.dumps((args, kwargs), protocol=5)
     else:
         data = cloudpickle.dumps((args, kwargs), protocol=5, buffer_callback=lambda b: _collect(b, frames))
@@ -315,6 +340,8 @@ def unpack_apply(frames: Sequence[Any]) -> tuple[Callable[..., Any], tuple[Any, 
     views = [_frame_view(f) for f in frames[2:]]
 
     def lower(value: Any) -> Any:
+        if isinstance(value, _RawFunction):
+            return _function_loads(views[value.index])
         if isinstance(value, _RawBuffer):
             view = views[value.index]
             return bytes(view) if value.as_bytes else view

@@ -71,6 +71,27 @@ def test_lambda_and_closure_by_value() -> None:
         assert f(*args, **kwargs) == expected
 
 
+def test_function_arguments_travel_as_cached_pickles_of_their_own() -> None:
+    # view.map sends (f, chunk) to a runner: f must not be re-pickled for every chunk.
+    namespace = by_value("square = lambda x: x * x\ncube = lambda x: x ** 3\n")
+    square = namespace["square"]
+    hits = serialize._function_cache.hits
+    received = []
+    for chunk in ([1, 2], [3, 4], [5]):
+        frames = pack_apply(add, (square, chunk))
+        assert len(frames) == 3  # the runner, the (args, kwargs) pickle, square's own pickle
+        received.append(unpack_apply(over_the_wire(frames)))
+    assert serialize._function_cache.hits >= hits + 2
+    for (f, (g, chunk), kwargs), expected in zip(received, ([1, 4], [9, 16], [25]), strict=True):
+        assert f is add and kwargs == {}  # importable: by reference
+        assert callable(g) and [g(x) for x in chunk] == expected
+    # a closure-free function is unpickled once per engine, so every chunk gets the same object
+    assert received[0][1][0] is received[1][1][0]
+    # two functions in one call keep their places
+    f, (a, b, n), _ = unpack_apply(over_the_wire(pack_apply(add, (square, namespace["cube"], 3))))
+    assert (a(n), b(n)) == (9, 27)
+
+
 def test_no_args_and_none_kwargs() -> None:
     f, args, kwargs = unpack_apply(over_the_wire(pack_apply(add, (), None)))
     assert args == () and kwargs == {}
