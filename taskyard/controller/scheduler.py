@@ -52,9 +52,14 @@ ENGINE_RESYNC_PERIOD = 1.0
 @dataclass(slots=True)
 class _Request:
     client_ident: bytes
-    frames: list[Any]  # as received: [client_ident, DELIM, signature, 4 JSON frames, buffers...]
-    header: dict[str, Any]
+    frames: list[Any]  # as received: [client_ident(s), DELIM, signature, 4 JSON frames, buffers...]
+    header_at: int  # index of the header frame (parsed again only to fail the task)
     last_reply: list[Any] | None = None
+
+    @property
+    def header(self) -> dict[str, Any]:
+        header: dict[str, Any] = jsonutil.loads(bytes(self.frames[self.header_at]))
+        return header
 
 
 def parse_task_spec(msg_id: str, metadata: dict[str, Any]) -> TaskSpec:
@@ -188,7 +193,7 @@ class TaskScheduler:
             msg_ids = msg.content.get("msg_ids") or []
             self._execute(self.core.abort([str(m) for m in msg_ids], time.monotonic()))
             return
-        request = _Request(client_ident, frames, msg.header)
+        request = _Request(client_ident, frames, len(msg.idents) + 2)
         if msg.msg_type not in TASK_TYPES:
             self._fail(request, msg.msg_id, "KernelError", f"the task scheduler cannot run {msg.msg_type!r} requests")
             return

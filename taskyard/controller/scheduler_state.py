@@ -257,7 +257,7 @@ class TaskSchedulerState:
             self._conclude(task, Deliver(task_id), success=True)
         elif task.retries_left > 0:
             task.retries_left -= 1
-            task.blacklist.add(engine_id)
+            task.exclude(engine_id)
             task.has_failed_reply = True
             task.fallback_error = None
             self._requeue(task)
@@ -272,7 +272,7 @@ class TaskSchedulerState:
         if task is None:
             return []
         self._leave_engine(task)
-        task.blacklist.add(engine_id)
+        task.exclude(engine_id)
         self._requeue(task)
         self._drain(engine_id)
         return self._flush()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Container
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
 from taskyard.controller.scheduler_actions import TaskSpec
 from taskyard.dependency import Dependency
@@ -72,6 +73,11 @@ class DependencyProgress:
         return self.failed >= 1 if self.all else self.failed == self.total
 
 
+_NO_ENGINES: frozenset[int] = frozenset()
+_NO_DEPENDENCY = Dependency()
+_NO_PROGRESS = DependencyProgress(0, True, True)
+
+
 @dataclass(slots=True, eq=False)
 class ScheduledTask:
     """One unfinished task and everything the core knows about it."""
@@ -85,10 +91,13 @@ class ScheduledTask:
     retries_left: int
     deadline_at: float | None
     state: TaskState = TaskState.WAITING
-    blacklist: set[int] = field(default_factory=set)
+    # Engines it must not go to again. Both sets start as one shared empty
+    # frozenset and are replaced, never mutated: most tasks never need either,
+    # and 100,000 queued tasks should not carry 200,000 empty sets.
+    blacklist: AbstractSet[int] = _NO_ENGINES
     # Live engines where a relevant follow id ran (success, or any end when not
     # success_only). With all=True more than one of them makes it impossible.
-    follow_engines: set[int] = field(default_factory=set)
+    follow_engines: AbstractSet[int] = _NO_ENGINES
     # all=True follow only: a relevant follow id ran nowhere or on a dead engine.
     follow_lost: bool = False
     engine_id: int | None = None  # while RUNNING
@@ -101,15 +110,17 @@ class ScheduledTask:
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, now: float) -> ScheduledTask:
-        after_ids = spec.after if spec.after is not None else Dependency()
-        follow_ids = spec.follow if spec.follow is not None else Dependency()
+        # Tasks without dependencies share one empty Dependency and one progress
+        # record: neither is ever changed (progress is recorded only for ids in the set).
+        after_ids = spec.after if spec.after else _NO_DEPENDENCY
+        follow_ids = spec.follow if spec.follow else _NO_DEPENDENCY
         timeout = spec.timeout
         return cls(
             spec=spec,
             after_ids=after_ids,
             follow_ids=follow_ids,
-            after=DependencyProgress.of(after_ids),
-            follow=DependencyProgress.of(follow_ids),
+            after=DependencyProgress.of(after_ids) if after_ids else _NO_PROGRESS,
+            follow=DependencyProgress.of(follow_ids) if follow_ids else _NO_PROGRESS,
             targets=frozenset(spec.targets) if spec.targets is not None else None,
             retries_left=max(0, spec.retries),
             deadline_at=now + timeout if timeout else None,
@@ -146,12 +157,17 @@ class ScheduledTask:
             return None
         if engine_id in self.follow_engines:
             return None
-        self.follow_engines.add(engine_id)
+        self.follow_engines = {*self.follow_engines, engine_id}
         return engine_id
+
+    def exclude(self, engine_id: int) -> None:
+        """Never send this task to ``engine_id`` again."""
+        if engine_id not in self.blacklist:
+            self.blacklist = {*self.blacklist, engine_id}
 
     def lose_engine(self, engine_id: int) -> None:
         """An engine in the follow set died."""
-        self.follow_engines.discard(engine_id)
+        self.follow_engines = self.follow_engines - {engine_id}
         if self.follow.all:
             self.follow_lost = True
 
