@@ -33,6 +33,7 @@ from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_
 from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.protocol import connection
+from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain, send_frames
@@ -89,6 +90,7 @@ class Client:
         self.task_scheme: str = str(info.get("task_scheme", ""))
         self.state_lock = threading.Lock()
         self._states: dict[str, MessageState] = {}
+        self._heap = HeapTrimmer()
         self._engines: dict[int, str] = {}
         self._engines_changed = threading.Condition()
         self._outbox: deque[tuple[str, list[Any]]] = deque()
@@ -370,6 +372,8 @@ class Client:
         by_socket = {sock: name for name, sock in sockets.items()}
         while not self._closed:
             events = poller.poll(1000)
+            if not events:
+                self._heap.maybe_trim(time.monotonic())  # idle for a second after a burst
             for sock, _ in events:
                 if sock is self._wake_in:
                     self._flush_outbox(sockets)
@@ -430,6 +434,7 @@ class Client:
                 log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
 
     def _on_reply(self, channel: str, msg: Message) -> None:
+        self._heap.count()
         parent_id = msg.parent_id
         with self.state_lock:
             state = self._states.pop(parent_id, None) if parent_id else None

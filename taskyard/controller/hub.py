@@ -34,6 +34,7 @@ from zmq.devices import monitored_queue
 from taskyard.controller.hub_state import HubState, TaskRecord
 from taskyard.error import ProtocolError
 from taskyard.protocol import connection
+from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 
@@ -72,6 +73,7 @@ class Controller:
         # The monitor feed carries copies of messages the engines and clients
         # check for replays themselves; the hub must not reject a copy.
         self.monitor_session = Session(config.key, config.signature_scheme, username="controller")
+        self.heap = HeapTrimmer()
         self.state = HubState(
             config.max_misses, config.max_records, config.max_record_bytes, fails_tasks=config.scheme == "pure"
         )
@@ -297,6 +299,8 @@ class Controller:
                 continue
             for sock, _ in events:
                 handlers[sock]()
+            if not events:
+                self.heap.maybe_trim(time.monotonic())  # a quiet moment after a burst
 
     # -- heartbeat --------------------------------------------------------
 
@@ -380,6 +384,7 @@ class Controller:
                 # A reply whose client had gone reaches us without its routing frames.
                 fallback = str(msg.metadata.get("engine_uuid", "")).encode() or None
                 engine_ident = idents[1] if len(idents) >= 2 else fallback
+            self.heap.count()
             self.state.reply_seen(
                 engine_ident,
                 msg.header,

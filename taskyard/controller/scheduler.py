@@ -37,6 +37,7 @@ from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
+from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import compact, drain, readable, send_frames
 
@@ -100,6 +101,7 @@ class TaskScheduler:
         #: notes for the hub not sent yet: frames, and the frame count of each note
         self._notes: list[Any] = []
         self._note_sizes: list[int] = []
+        self.heap = HeapTrimmer()
         self._stopping = False
         self.dropped = 0
 
@@ -171,6 +173,8 @@ class TaskScheduler:
                 handlers[sock]()
             if self._notes and not (readable(self.client_router) or readable(self.engine_router)):
                 self._flush_notes()
+            if not self.requests:
+                self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
 
     # -- clients ----------------------------------------------------------
 
@@ -264,6 +268,7 @@ class TaskScheduler:
         if request is None:
             raise ValueError(f"reply to an unknown task {task_id}")
         request.last_reply = frames[1:]
+        self.heap.count()
         now = time.monotonic()
         if metadata.get("dependencies_met") is False:
             self._execute(self.core.unmet(task_id, engine_id, now))
