@@ -12,6 +12,8 @@ The names follow ipyparallel's so that ``except ipp.error.X`` becomes
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -35,6 +37,9 @@ __all__ = [
 
 class TaskyardError(Exception):
     """Base class of every error taskyard raises on purpose."""
+
+    #: The engine the failure concerns (``engine_id``, ``engine_uuid``), when known.
+    engine_info: Mapping[str, Any] = MappingProxyType({})
 
     def __reduce__(self) -> tuple[Any, ...]:
         # the attributes go along as state: callers set some after construction
@@ -234,5 +239,7 @@ def error_from_content(content: dict[str, Any], engine_info: dict[str, Any] | No
     info = dict(engine_info or content.get("engine_info") or {})
     cls = _BY_NAME.get(ename)
     if cls is not None and content.get("origin") != "user":
-        return cls(evalue)
+        error = cls(evalue)
+        error.engine_info = info  # which engine (if any) the failure concerns
+        return error
     return RemoteError(ename, evalue, str(traceback), info)

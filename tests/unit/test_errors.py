@@ -191,6 +191,11 @@ def test_taskyard_errors_come_back_typed(ename: str) -> None:
         rebuilt = error_from_content(content)
         assert type(rebuilt) is getattr(error, ename)
         assert str(rebuilt) == "why"
+        assert dict(rebuilt.engine_info) == {}  # type: ignore[attr-defined]
+        # which engine it concerns survives, as for RemoteError, and pickling keeps it
+        located = error_from_content(content, INFO)
+        assert located.engine_info == INFO  # type: ignore[attr-defined]
+        assert pickle.loads(pickle.dumps(located)).engine_info == INFO
 
 
 @pytest.mark.parametrize("ename", ["TimeoutError", "EngineError", "ValueError", "ImpossibleDependency"])
