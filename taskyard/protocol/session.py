@@ -89,10 +89,38 @@ def new_key() -> str:
     return os.urandom(32).hex()
 
 
+def _new_mac(key: bytes, scheme: str) -> Any:
+    """A keyed MAC to ``copy()`` per message: OpenSSL's own object where there is one.
+
+    ``hmac.new`` wraps it in a Python class whose ``update`` costs a Python call
+    per frame; the C object does not.
+    """
+    digest = SIGNATURE_SCHEMES[scheme]
+    try:
+        import _hashlib
+
+        return _hashlib.hmac_new(key, digestmod=scheme.removeprefix("hmac-"))
+    except (ImportError, AttributeError, ValueError):  # pragma: no cover - Python without OpenSSL
+        return hmac.new(key, digestmod=digest)
+
+
+#: Frame types whose len() is their size in bytes.
+_SIZED = (bytes, bytearray, zmq.Frame)
+_LENGTHS: dict[int, struct.Struct] = {}
+
+
 def _nbytes(frame: Frame) -> int:
-    if isinstance(frame, (bytes, bytearray, zmq.Frame)):
+    if isinstance(frame, _SIZED):
         return len(frame)
     return memoryview(frame).nbytes
+
+
+def _lengths(frames: Sequence[Frame]) -> bytes:
+    """Every frame's length, packed: the first thing the MAC covers."""
+    packer = _LENGTHS.get(len(frames))
+    if packer is None:
+        packer = _LENGTHS.setdefault(len(frames), struct.Struct(f"<{len(frames)}Q"))
+    return packer.pack(*[len(f) if type(f) in _SIZED else _nbytes(f) for f in frames])
 
 
 def _as_bytes(frame: Frame) -> bytes:
@@ -162,7 +190,7 @@ class Session:
             raise ProtocolError(f"unknown signature scheme {signature_scheme!r}; choose one of: {choices}")
         self.key = key.encode() if isinstance(key, str) else bytes(key)
         self.signature_scheme = signature_scheme
-        self._mac = hmac.new(self.key, digestmod=SIGNATURE_SCHEMES[signature_scheme]) if self.key else None
+        self._mac = _new_mac(self.key, signature_scheme) if self.key else None
         self.session = session_id or os.urandom(8).hex()
         self.username = username or os.environ.get("USER", "taskyard")
         self._counter = itertools.count()
@@ -228,15 +256,16 @@ class Session:
     def _signature(self, parts: Sequence[Frame], buffers: Sequence[Frame], digests: Sequence[bytes | None]) -> bytes:
         assert self._mac is not None
         mac = self._mac.copy()
-        frames = [*parts, *buffers]
-        mac.update(struct.pack(f"<{len(frames)}Q", *(_nbytes(f) for f in frames)))
+        update = mac.update
+        update(_lengths([*parts, *buffers]))
         for part in parts:
-            mac.update(part)  # bytes, memoryviews and zmq.Frames all expose the buffer protocol
+            update(part)  # bytes, memoryviews and zmq.Frames all expose the buffer protocol
         for buffer, digest in zip(buffers, digests, strict=True):
-            mac.update(buffer if digest is None else _DIGEST_TAG + digest)
-        signature = mac.hexdigest().encode()
-        large = [d.hex().encode() for d in digests if d is not None]
-        return signature + b":" + b",".join(large) if large else signature
+            update(buffer if digest is None else _DIGEST_TAG + digest)
+        signature: bytes = mac.hexdigest().encode()
+        if not any(digests):
+            return signature
+        return signature + b":" + b",".join(d.hex().encode() for d in digests if d is not None)
 
     def verify_buffers(self, buffers: Sequence[Frame], digests: Sequence[bytes | None]) -> bool:
         """Whether every large buffer still hashes to its signed digest."""
