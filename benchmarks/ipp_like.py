@@ -21,10 +21,15 @@ class IppLikeSystem:
     def __init__(self, module: str, scheme: str | None, engines: int = 2) -> None:
         self.module_name = module
         self.mod = importlib.import_module(module)
+        self.variant = scheme or "leastload"
+        # "<scheme>-hwm<N>": the scheme with N outstanding tasks allowed per engine (0: no limit)
+        self.hwm: int | None = None
+        if scheme and "-hwm" in scheme:
+            scheme, _, hwm = scheme.partition("-hwm")
+            self.hwm = int(hwm)
         self.scheme = scheme
         self.engines = engines
         self.name = "taskyard" if module == "taskyard" else "ipyparallel"
-        self.variant = scheme or "leastload"
         self.cluster: Any = None
         self.rc: Any = None
         self.lv: Any = None
@@ -36,8 +41,11 @@ class IppLikeSystem:
 
     def _make_cluster(self, n: int) -> Any:
         if self.module_name == "taskyard":
-            return self.mod.Cluster(n=n, scheme=self.scheme, log_level="WARN")
+            extra = [f"--hwm={self.hwm}"] if self.hwm is not None else []
+            return self.mod.Cluster(n=n, scheme=self.scheme, controller_args=extra, log_level="WARN")
         args = [f"--scheme={self.scheme}"] if self.scheme else []
+        if self.hwm is not None:
+            args.append(f"--TaskScheduler.hwm={self.hwm}")
         return self.mod.Cluster(n=n, controller_args=args, log_level=30)
 
     def start(self, n: int | None = None, timeout: float = 120.0) -> None:

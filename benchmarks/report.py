@@ -55,12 +55,16 @@ RATIOS = {
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every taskyard variant against ipyparallel-leastload and dask, metric by metric (> 1: taskyard better)."""
+    """Every taskyard variant against ipyparallel-leastload, dask, and ipyparallel's same variant if it ran.
+
+    Metric by metric; > 1: taskyard better.
+    """
     out = []
     for row in rows:
         if row["system"] != "taskyard" or row.get("status"):
             continue
-        for peer_key in (IPP, DASK):
+        same = ("ipyparallel", row["variant"])
+        for peer_key in (IPP, DASK, *([same] if same not in (IPP, ("ipyparallel", "pure")) else [])):
             peer = find(rows, peer_key)
             if peer is None:
                 continue

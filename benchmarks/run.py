@@ -30,7 +30,7 @@ import psutil
 import report
 
 HERE = Path(__file__).resolve().parent
-SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted", "pure")
+SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted", "leastload-hwm0", "pure")
 CLUSTER_WORK = "apply,map,rtt"
 FULL_WORK = "apply,map,rtt,dag,payload,metg"
 FLOOR = ("pyzmq floor", "monitored_queue")
@@ -93,6 +93,9 @@ def jobs(args: argparse.Namespace, size: dict[str, Any], peers_python: Path | No
         out.append((report.IPP, [*ipp, "--scheme=leastload", *driver_args(size, FULL_WORK)]))
         out.append((report.DASK, [*dask, *driver_args(size, FULL_WORK)]))
         out.append((("ipyparallel", "pure"), [*ipp, "--scheme=pure", *driver_args(size, CLUSTER_WORK)]))
+        if "leastload-hwm0" in args.schemes:
+            hwm0 = [*ipp, "--scheme=leastload-hwm0", *driver_args(size, CLUSTER_WORK)]
+            out.append((("ipyparallel", "leastload-hwm0"), hwm0))
     for scheme in args.schemes:
         if scheme != "leastload":
             out.append((("taskyard", scheme), [*ty, f"--scheme={scheme}", *driver_args(size, CLUSTER_WORK)]))
