@@ -12,6 +12,10 @@ from typing import Any
 TASKYARD = ("taskyard", "leastload")
 IPP = ("ipyparallel", "leastload")
 DASK = ("dask", "distributed")
+FLOOR = ("pyzmq floor", "monitored_queue")
+PURE = ("taskyard", "pure")
+#: Memory is flat if the RSS after the last scale batch is within this of the middle one's.
+FLAT_TOLERANCE = 1.15
 ROLES = ("client", "controller", "scheduler", "queue", "engine", "other")
 
 
@@ -73,9 +77,26 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's targets for taskyard-leastload, each with its value and met/missed/n/a."""
+def memory_growth(scale: dict[str, Any] | None, role: str, total: int = 1_000_000) -> float | None:
+    """RSS of ``role`` after the last scale batch / after the middle one; None unless ``total`` tasks ran.
+
+    The first half of the run is the warm-up: bounded structures (finished-task
+    windows, replay windows, the hub's record store) fill up and the allocator's
+    pools reach their working size. Flat memory means the second half adds
+    nothing: the ratio stays near 1.
+    """
+    results = (scale or {}).get("results") or {}
+    batches = results.get("batches") or []
+    if len(batches) < 4 or batches[-1].get("tasks_done", 0) < total:
+        return None
+    middle, last = (b.get("rss_mb_after", {}).get(role) for b in (batches[len(batches) // 2 - 1], batches[-1]))
+    return _ratio(last, middle)
+
+
+def targets(rows: list[dict[str, Any]], scale: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The issue's targets (taskyard-leastload unless named), each with its value and met/missed/n/a."""
     ours, ipp, dask = find(rows, TASKYARD), find(rows, IPP), find(rows, DASK)
+    pure, floor = find(rows, PURE), find(rows, FLOOR)
 
     def check(name: str, value: float | None, goal: float, is_max: bool = False, unit: str = "") -> dict[str, Any]:
         if value is None:
@@ -96,6 +117,21 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         check("DAG ≥ 2× faster than dask", _lower("dag", "wall_s")(ours, dask), 2, unit="×"),
         check("128 MB echo ≥ dask", _higher("payload", "128MB", "mb_per_s")(ours, dask), 1, unit="×"),
         check("cluster ready ≤ 1.5 s", get(ours, "startup", "median_s"), 1.5, True, "s"),
+        check("pure ≥ 50% of the raw floor (apply)", _higher("apply", "tasks_per_s")(pure, floor), 0.5, unit="×"),
+        check(
+            "flat scheduler memory over 1,000,000 tasks (RSS last / middle batch)",
+            memory_growth(scale, "scheduler"),
+            FLAT_TOLERANCE,
+            True,
+            "×",
+        ),
+        check(
+            "flat hub memory over 1,000,000 tasks (RSS last / middle batch)",
+            memory_growth(scale, "controller"),
+            FLAT_TOLERANCE,
+            True,
+            "×",
+        ),
     ]
 
 

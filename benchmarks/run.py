@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     info["rows"] = rows
     info["ratios"] = report.ratios(rows)
-    info["targets"] = report.targets(rows)
+    info["targets"] = report.targets(rows, info.get("scale"))
     info["load_average_at_end"] = list(os.getloadavg())
     info["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     args.out_dir.mkdir(parents=True, exist_ok=True)

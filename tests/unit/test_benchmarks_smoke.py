@@ -64,6 +64,33 @@ def test_targets_without_peers_are_not_applicable() -> None:
     assert by_name["CPU ≤ 300 µs/task (apply)"] == "met"
 
 
+def scale_run(scheduler_mb: list[float], per_batch: int = 100_000) -> dict:
+    batches = [
+        {"tasks_done": per_batch * (i + 1), "rss_mb_after": {"scheduler": mb, "controller": 100.0}}
+        for i, mb in enumerate(scheduler_mb)
+    ]
+    return {"results": {"batches": batches}}
+
+
+def test_pure_against_the_floor_and_flat_memory() -> None:
+    rows = [
+        *ROWS[:3],
+        row("taskyard", "pure", 12_000, 150, 0.5, 0.0, 0.0),
+        row("pyzmq floor", "monitored_queue", 20_000, 50, 0.3, 0.0, 0.0),
+    ]
+    flat = scale_run([300, 180, 190, 195, 190, 192, 196, 194, 193, 195])
+    growing = scale_run([300, 180, 200, 220, 240, 260, 280, 300, 320, 340])
+    by_name = {t["target"]: t for t in report.targets(rows, flat)}
+    assert by_name["pure ≥ 50% of the raw floor (apply)"]["value"] == pytest.approx(0.6)
+    assert by_name["pure ≥ 50% of the raw floor (apply)"]["verdict"] == "met"
+    name = "flat scheduler memory over 1,000,000 tasks (RSS last / middle batch)"
+    assert by_name[name]["verdict"] == "met"
+    assert {t["target"]: t for t in report.targets(rows, growing)}[name]["verdict"] == "missed"
+    # fewer than 1,000,000 tasks, or no scale run: not applicable
+    assert {t["target"]: t for t in report.targets(rows, scale_run([300, 180, 190]))}[name]["verdict"] == "n/a"
+    assert {t["target"]: t for t in report.targets(rows)}[name]["verdict"] == "n/a"
+
+
 def test_ratios_say_how_much_better() -> None:
     ratios = report.ratios(ROWS)
     vs_ipp = next(r for r in ratios if r["vs"] == "ipyparallel-leastload")
