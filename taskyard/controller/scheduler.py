@@ -273,10 +273,7 @@ class TaskScheduler:
         if metadata.get("dependencies_met") is False:
             self._execute(self.core.unmet(task_id, engine_id, now))
         else:
-            actions = self.core.finish(task_id, engine_id, metadata.get("status") == "ok", now)
-            # The engine's next task first: with hwm=1 it idles until that arrives,
-            # while the client can take its reply a few microseconds later.
-            self._execute([a for a in actions if isinstance(a, Send)] + [a for a in actions if not isinstance(a, Send)])
+            self._execute(self.core.finish(task_id, engine_id, metadata.get("status") == "ok", now))
 
     # -- the hub ----------------------------------------------------------
 

@@ -247,6 +247,8 @@ class TaskSchedulerState:
 
         The shell keeps the reply until the task's final ``Deliver`` or ``Fail``:
         a failure being retried is delivered later if no engine can take it.
+        ``Send`` actions come first: with a small ``hwm`` the engine idles until
+        its next task arrives, while a client can take its reply a little later.
         """
         task = self._running(task_id, engine_id)
         if task is None:
@@ -264,7 +266,8 @@ class TaskSchedulerState:
         else:
             self._conclude(task, Deliver(task_id), success=False)
         self._drain(engine_id)
-        return self._flush()
+        actions = self._flush()
+        return [a for a in actions if isinstance(a, Send)] + [a for a in actions if not isinstance(a, Send)]
 
     def unmet(self, task_id: str, engine_id: int, now: float) -> list[Action]:
         """Engine ``engine_id`` raised UnmetDependency for ``task_id``: never send it there again."""

@@ -89,8 +89,9 @@ def test_tasks_wait_without_engines_then_go_fifo() -> None:
         assert core.submit(name) == []
     assert core.state.statistics()["ready"] == 3
     assert sent(core.engines(0)) == [("a", 0)]
-    assert core.finish("a", 0) == [Deliver("a"), Send("b", 0)]
-    assert core.finish("b", 0) == [Deliver("b"), Send("c", 0)]
+    # the freed engine's next task goes out before the finished task's reply
+    assert core.finish("a", 0) == [Send("b", 0), Deliver("a")]
+    assert core.finish("b", 0) == [Send("c", 0), Deliver("b")]
     assert core.finish("c", 0) == [Deliver("c")]
     assert core.state.queue_status() == {0: {"queue": 0, "completed": 3, "tasks": 0}, "unassigned": 0}
 
@@ -182,7 +183,7 @@ def test_after_waits_for_success() -> None:
     assert core.submit("b", after=dep("a")) == []
     assert core.state.statistics()["waiting"] == 1
     actions = core.finish("a", 1)
-    assert actions[0] == Deliver("a")
+    assert actions == [Send("b", 0), Deliver("a")]
     assert sent(actions) == [("b", 0)]  # both idle; 0 was used longer ago
 
 
@@ -195,7 +196,8 @@ def test_failed_dependency_cascades_at_once() -> None:
     core.submit("d", after=dep("a", success_only=False))
     core.submit("e", after=dep("c", "d", all=False))
     actions = core.finish("a", 0, success=False)
-    assert actions[0] == Deliver("a")
+    assert actions[0] == Send("d", 0)  # the engine's next task first
+    assert actions[1] == Deliver("a")
     assert failed(actions) == {"b": "ImpossibleDependency", "c": "ImpossibleDependency"}
     assert sent(actions) == [("d", 0)]
     # e needs c or d: c is impossible but d may still succeed.
