@@ -418,8 +418,17 @@ class Controller:
                 log.warning("registration: bad %s: %s", msg.msg_type, exc)
                 self._reply(msg, msg.msg_type.replace("_request", "_reply"), _error(f"bad request: {exc}"))
 
-    def _reply(self, msg: Message, msg_type: str, content: dict[str, Any], buffers: list[Any] | None = None) -> None:
-        self.session.send_new(self.registration, msg_type, content, parent=msg, idents=msg.idents, buffers=buffers)
+    def _reply(
+        self,
+        msg: Message,
+        msg_type: str,
+        content: dict[str, Any],
+        buffers: list[Any] | None = None,
+        digests: list[bytes | None] | None = None,
+    ) -> None:
+        self.session.send_new(
+            self.registration, msg_type, content, parent=msg, idents=msg.idents, buffers=buffers, digests=digests
+        )
 
     def _handle_registration_request(self, msg: Message) -> None:
         uuid = str(msg.content["uuid"])
@@ -493,9 +502,8 @@ class Controller:
                 buffers.extend(record.result_buffers)
                 digests.extend(record.result_digests or [None] * len(record.result_buffers))
         content = {"status": "ok", "results": results, "pending": pending, "missing": missing}
-        reply = self.session.msg("result_reply", content, parent=msg, buffers=buffers)
-        reply.digests = digests  # verified just now: re-signing need not hash them again
-        self.session.send(self.registration, reply, msg.idents)
+        # the digests were verified just now: re-signing need not hash the buffers again
+        self._reply(msg, "result_reply", content, buffers, digests)
 
     def _handle_status_request(self, msg: Message) -> None:
         """Which of these msg_ids are done, failed, pending or unknown (for schedulers and clients)."""

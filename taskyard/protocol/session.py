@@ -223,7 +223,9 @@ class Session:
         metadata: dict[str, Any] | None = None,
         buffers: Sequence[Frame] | None = None,
         msg_id: str | None = None,
+        digests: Sequence[bytes | None] | None = None,
     ) -> Message:
+        """A new message; ``digests`` are the buffers' digests if already verified (see :meth:`sign`)."""
         if isinstance(parent, Message):
             parent_header = parent.header
         else:
@@ -234,6 +236,7 @@ class Session:
             metadata=metadata or {},
             content=content or {},
             buffers=list(buffers or []),
+            digests=list(digests or []),
         )
 
     def sign(
@@ -281,7 +284,10 @@ class Session:
             jsonutil.dumps(msg.metadata),
             jsonutil.dumps(msg.content),
         ]
-        signature = self.sign(parts, msg.buffers, msg.digests or None)
+        # Digests are reused only if they were checked: re-signing a lazily received
+        # message's claimed digests would vouch for buffers nobody hashed.
+        known = msg.digests if msg.digests and msg.buffers_verified else None
+        signature = self.sign(parts, msg.buffers, known)
         return [*idents, DELIM, signature, *parts, *msg.buffers]
 
     # -- parsing ----------------------------------------------------------
@@ -391,7 +397,8 @@ class Session:
         idents: Sequence[bytes] = (),
         metadata: dict[str, Any] | None = None,
         buffers: Sequence[Frame] | None = None,
+        digests: Sequence[bytes | None] | None = None,
     ) -> Message:
-        msg = self.msg(msg_type, content, parent, metadata, buffers)
+        msg = self.msg(msg_type, content, parent, metadata, buffers, digests=digests)
         self.send(socket, msg, idents)
         return msg

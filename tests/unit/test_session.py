@@ -240,9 +240,23 @@ def test_known_digests_are_reused_when_re_signing() -> None:
     sender, relay = pair()
     big = bytes(LARGE)
     stored = relay.deserialize(frames_for(sender, buffers=[big]))
-    out = relay.msg("result_reply", buffers=stored.buffers)
-    out.digests = stored.digests
+    out = relay.msg("result_reply", buffers=stored.buffers, digests=stored.digests)
     assert Session(KEY).deserialize(relay.serialize(out)).buffers[0] == big
+
+
+def test_unverified_digests_are_never_re_signed() -> None:
+    # A relay that took buffers lazily and passes the message on as it is must not
+    # vouch for the claimed digests: serializing hashes the buffers afresh.
+    sender, relay = pair()
+    big = bytes(LARGE)
+    flipped = bytearray(big)
+    flipped[7] ^= 1
+    frames = frames_for(sender, buffers=[big])
+    lazy = relay.deserialize([*frames[:6], bytes(flipped)], verify_buffers=False)
+    resent = relay.serialize(lazy)
+    got = Session(KEY).deserialize(resent)  # signed over the buffer actually sent
+    assert got.buffers[0] == bytes(flipped) and got.digests[0] == buffer_digest(bytes(flipped))
+    assert got.digests[0] != lazy.digests[0]
 
 
 def test_wrong_key_is_rejected() -> None:
