@@ -14,12 +14,9 @@ import statistics
 import time
 
 import numpy as np
+from tasks import make_echo
 
 import taskyard as ty
-
-
-def echo(x: object) -> object:
-    return x
 
 
 def main() -> None:
@@ -29,6 +26,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("controller_args", nargs="*", help="options for ipcontroller (after --)")
     args = p.parse_args()
+    echo = make_echo()
     array = np.random.default_rng(1).integers(0, 255, args.mb * 1_000_000, dtype=np.uint8)
     with ty.Cluster(n=1, controller_args=args.controller_args, log_level="WARN") as rc:
         rc.wait_for_engines(1, timeout=args.timeout)

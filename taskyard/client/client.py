@@ -32,8 +32,8 @@ import zmq
 from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
 from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
+from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain, send_frames

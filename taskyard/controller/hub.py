@@ -33,8 +33,8 @@ from zmq.devices import monitored_queue
 
 from taskyard.controller.hub_state import HubState, TaskRecord
 from taskyard.error import ProtocolError
+from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 

@@ -36,8 +36,8 @@ from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHu
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
+from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
-from taskyard.protocol.heap import HeapTrimmer
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import compact, drain, readable, send_frames
 

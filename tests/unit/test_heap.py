@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psutil
 
-from taskyard.protocol import heap
-from taskyard.protocol.heap import HeapTrimmer
+from taskyard import heap
+from taskyard.heap import HeapTrimmer
 
 
 def test_trims_only_after_enough_work_and_time() -> None:
