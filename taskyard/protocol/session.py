@@ -115,12 +115,16 @@ def _nbytes(frame: Frame) -> int:
     return memoryview(frame).nbytes
 
 
-def _lengths(frames: Sequence[Frame]) -> bytes:
+def _sizes(frames: Sequence[Frame]) -> list[int]:
+    return [len(f) if type(f) in _SIZED else _nbytes(f) for f in frames]
+
+
+def _packed(sizes: list[int]) -> bytes:
     """Every frame's length, packed: the first thing the MAC covers."""
-    packer = _LENGTHS.get(len(frames))
+    packer = _LENGTHS.get(len(sizes))
     if packer is None:
-        packer = _LENGTHS.setdefault(len(frames), struct.Struct(f"<{len(frames)}Q"))
-    return packer.pack(*[len(f) if type(f) in _SIZED else _nbytes(f) for f in frames])
+        packer = _LENGTHS.setdefault(len(sizes), struct.Struct(f"<{len(sizes)}Q"))
+    return packer.pack(*sizes)
 
 
 def _as_bytes(frame: Frame) -> bytes:
@@ -252,15 +256,25 @@ class Session:
         """
         if self._mac is None:
             return b""
+        sizes = _sizes([*parts, *buffers])
         if digests is None:
-            digests = [buffer_digest(b) if _nbytes(b) >= DIGEST_THRESHOLD else None for b in buffers]
-        return self._signature(parts, buffers, digests)
+            digests = [
+                buffer_digest(b) if n >= DIGEST_THRESHOLD else None for b, n in zip(buffers, sizes[4:], strict=True)
+            ]
+        return self._signature(parts, buffers, digests, sizes)
 
-    def _signature(self, parts: Sequence[Frame], buffers: Sequence[Frame], digests: Sequence[bytes | None]) -> bytes:
+    def _signature(
+        self,
+        parts: Sequence[Frame],
+        buffers: Sequence[Frame],
+        digests: Sequence[bytes | None],
+        sizes: list[int],
+    ) -> bytes:
+        """The signature frame; ``sizes`` are the lengths of ``parts`` then ``buffers``."""
         assert self._mac is not None
         mac = self._mac.copy()
         update = mac.update
-        update(_lengths([*parts, *buffers]))
+        update(_packed(sizes))
         for part in parts:
             update(part)  # bytes, memoryviews and zmq.Frames all expose the buffer protocol
         for buffer, digest in zip(buffers, digests, strict=True):
@@ -334,8 +348,9 @@ class Session:
         if self._mac is not None:
             if not signature:
                 raise self._reject("unsigned", "message carries no signature")
-            digests = self._claimed_digests(signature, buffers)
-            if not hmac.compare_digest(signature, self._signature(parts, buffers, digests)):
+            sizes = _sizes([*parts, *buffers])
+            digests = self._claimed_digests(signature, sizes[4:])
+            if not hmac.compare_digest(signature, self._signature(parts, buffers, digests, sizes)):
                 raise self._reject("bad-signature", "signature does not match")
             # Only now the buffers: hashing garbage before the cheap check would be a gift to a flooder.
             if verify_buffers and not self.verify_buffers(buffers, digests):
@@ -354,12 +369,12 @@ class Session:
             raise self._reject("malformed", "header lacks msg_id or msg_type")
         return Message(header, parent_header, metadata, content, list(buffers), idents, digests, verify_buffers)
 
-    def _claimed_digests(self, signature: bytes, buffers: Sequence[Frame]) -> list[bytes | None]:
+    def _claimed_digests(self, signature: bytes, buffer_sizes: list[int]) -> list[bytes | None]:
         """The digests a signature frame carries, one per buffer (None for small ones)."""
         _, _, listed = signature.partition(b":")
-        large = [_nbytes(b) >= DIGEST_THRESHOLD for b in buffers]
+        large = [n >= DIGEST_THRESHOLD for n in buffer_sizes]
         if not listed and not any(large):
-            return [None] * len(buffers)  # the common case: small buffers only
+            return [None] * len(large)  # the common case: small buffers only
         claimed = listed.split(b",") if listed else []
         if len(claimed) != sum(large):
             raise self._reject("bad-signature", "the signature lists the wrong number of buffer digests")
