@@ -43,6 +43,11 @@ class IPController(BaseTaskyardApp):
     signature_scheme = Unicode("hmac-sha256", help="The message signature scheme.").tag(config=True)
     max_records = Int(100_000, help="Most task records the hub keeps.").tag(config=True)
     max_record_mb = Float(1024.0, help="Most megabytes of results the hub keeps for get_result.").tag(config=True)
+    max_result_mb = Float(
+        64.0,
+        help="A result with more megabytes of buffers than this is recorded without them "
+        "(get_result from another client cannot return it; the client that asked gets it as usual).",
+    ).tag(config=True)
     key = Unicode("", help="The signing key (default: a new random key each start).").tag(config=True)
     watch_pid = Int(
         0, help="Stop when the process with this pid exits (ipcluster and ty.Cluster set it); 0 = never."
@@ -92,6 +97,7 @@ class IPController(BaseTaskyardApp):
             hwm=self.hwm,
             max_records=self.max_records,
             max_record_bytes=int(self.max_record_mb * 1024 * 1024),
+            max_result_bytes=int(self.max_result_mb * 1024 * 1024),
         )
         # Fork the scheduler first: no ZeroMQ context may exist across a fork.
         scheduler = fork_scheduler(config) if config.scheme != "pure" else None

@@ -435,6 +435,7 @@ class Client:
 
     def _on_reply(self, channel: str, msg: Message) -> None:
         self._heap.count()
+        self._heap.count_buffers(msg.buffers)
         parent_id = msg.parent_id
         with self.state_lock:
             state = self._states.pop(parent_id, None) if parent_id else None

@@ -59,6 +59,11 @@ def _fill(client: Client, state: MessageState, result: dict[str, Any], buffers: 
         elif result.get("buffers_corrupt"):
             error = TaskyardError(f"the hub's copy of the result of {state.msg_id} failed verification")
             client._finish(state, error=error)
+        elif result.get("buffers_too_large"):
+            error = TaskyardError(
+                f"the hub did not keep the result of {state.msg_id}: it is larger than IPController.max_result_mb"
+            )
+            client._finish(state, error=error)
         elif result.get("buffers_evicted"):
             client._finish(state, error=TaskyardError(f"the hub no longer holds the result of {state.msg_id}"))
         else:

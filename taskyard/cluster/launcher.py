@@ -29,18 +29,34 @@ from taskyard.protocol.session import Session
 log = logging.getLogger("taskyard.cluster")
 
 
+#: glibc malloc settings for the controller and engines (see :func:`child_env`)
+MALLOC_TUNABLES = ":".join(
+    (
+        "glibc.malloc.hugetlb=1",  # large allocations in 2 MiB pages
+        "glibc.malloc.arena_max=1",  # libzmq's I/O thread allocates in the main arena ...
+        "glibc.malloc.mmap_max=0",  # ... from the heap, never from a fresh mmap ...
+        "glibc.malloc.trim_threshold=4294967296",  # ... which free() does not shrink at once
+    )
+)
+
+
 def child_env() -> dict[str, str]:
     """The environment for the controller and engines this launcher starts.
 
-    On Linux, glibc is asked to back large allocations with transparent huge
-    pages (``glibc.malloc.hugetlb=1``) unless ``GLIBC_TUNABLES`` is set already:
-    a 128 MB message lands in fresh memory on every hop, and faulting that in
-    4 KiB pages cost up to ~3 ms per MB on the machines we measured, against
-    ~0.1 ms per MB in 2 MiB pages (see the performance page).
+    On Linux, glibc is told to keep the memory of large messages for reuse
+    (:data:`MALLOC_TUNABLES`) unless ``GLIBC_TUNABLES`` is set already. By
+    default every message above 64 MB that libzmq receives lands in a fresh
+    ``mmap`` that ``free`` unmaps again, so each one is faulted in and zeroed
+    anew: on the machines we measured, ~0.07 ms per MB when the kernel has the
+    pages at hand and up to ~3 ms per MB when the hypervisor must supply them,
+    against ~0.025 ms per MB to write memory the process already has. With
+    these settings large buffers come from the heap and go back to it; the
+    processes give the heap back to the system when they are idle
+    (:class:`taskyard.heap.HeapTrimmer`). See the performance page.
     """
     env = dict(os.environ)
     if sys.platform.startswith("linux"):
-        env.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     return env
 
 

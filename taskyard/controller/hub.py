@@ -62,6 +62,7 @@ class ControllerConfig:
     ports: dict[str, int] = field(default_factory=dict)
     max_records: int = 100_000
     max_record_bytes: int = 1 << 30
+    max_result_bytes: int = 64 << 20
 
 
 class Controller:
@@ -75,7 +76,11 @@ class Controller:
         self.monitor_session = Session(config.key, config.signature_scheme, username="controller")
         self.heap = HeapTrimmer()
         self.state = HubState(
-            config.max_misses, config.max_records, config.max_record_bytes, fails_tasks=config.scheme == "pure"
+            config.max_misses,
+            config.max_records,
+            config.max_record_bytes,
+            fails_tasks=config.scheme == "pure",
+            max_result_bytes=config.max_result_bytes,
         )
         self.context = zmq.Context()
         self.ports: dict[str, int] = {}
@@ -359,6 +364,8 @@ class Controller:
             return
         # Buffers are hashed only if a client asks the hub for them (_handle_result_request).
         msg = self.monitor_session.deserialize(frames[1:], check_replay=False, verify_buffers=False)
+        # the relays' copies of large messages are in this process's heap too
+        self.heap.count_buffers(msg.buffers)
         channel, _, direction = prefix.decode(errors="replace").partition("-")
         # A ROUTER-ROUTER MonitoredQueue publishes the message as it forwards it,
         # destination first: "in" is [engine, client, ...], "out" is [client, engine, ...].
@@ -599,5 +606,6 @@ def _describe(record: TaskRecord, first_buffer: int) -> dict[str, Any]:
         },
         "buffers": [first_buffer, first_buffer + len(record.result_buffers)],
         "buffers_evicted": record.buffers_evicted,
+        "buffers_too_large": record.buffers_too_large,
         "buffers_corrupt": record.buffers_corrupt,
     }

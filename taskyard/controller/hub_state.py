@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskyard.controller.heartmonitor import HeartMonitorState
+from taskyard.heap import nbytes as buffer_nbytes
 from taskyard.protocol import jsonutil
 from taskyard.protocol.socketio import compact
 
@@ -81,6 +82,8 @@ class TaskRecord:
     #: False until the large result buffers were hashed against their digests
     buffers_verified: bool = True
     buffers_evicted: bool = False
+    #: the result's buffers were bigger than one record may keep, and were dropped
+    buffers_too_large: bool = False
     #: the stored buffers did not match their signed digests, and were dropped
     buffers_corrupt: bool = False
 
@@ -118,24 +121,17 @@ class TaskRecord:
         return content
 
     def nbytes(self) -> int:
-        return sum(_nbytes(b) for b in self.result_buffers)
-
-
-def _nbytes(buffer: Any) -> int:
-    if isinstance(buffer, memoryview):
-        return buffer.nbytes  # len() counts items, not bytes
-    try:
-        return len(buffer)  # bytes and zmq.Frame: cheap, no view created
-    except TypeError:
-        return memoryview(buffer).nbytes
+        return sum(buffer_nbytes(b) for b in self.result_buffers)
 
 
 class TaskRecords:
     """A bounded store of :class:`TaskRecord` by msg_id."""
 
-    def __init__(self, max_records: int = 100_000, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, max_records: int = 100_000, max_bytes: int = 1 << 30, max_result_bytes: int = 64 << 20) -> None:
         self.max_records = max_records
         self.max_bytes = max_bytes
+        #: a result with more buffer bytes than this is recorded without them
+        self.max_result_bytes = max_result_bytes
         self._records: OrderedDict[str, TaskRecord] = OrderedDict()
         #: finished records holding result buffers, oldest first
         self._with_buffers: OrderedDict[str, int] = OrderedDict()
@@ -190,6 +186,11 @@ class TaskRecords:
         # a second reply for the same msg_id replaces the first one's buffers
         self.nbytes -= self._with_buffers.pop(record.msg_id, 0)
         size = record.nbytes()
+        if size > self.max_result_bytes:
+            record.result_buffers = []
+            record.result_digests = []
+            record.buffers_too_large = True
+            size = 0
         if size:
             self._with_buffers[record.msg_id] = size
             self.nbytes += size
@@ -213,7 +214,12 @@ class HubState:
     """Engines and task records; every method is pure bookkeeping."""
 
     def __init__(
-        self, max_misses: int = 3, max_records: int = 100_000, max_bytes: int = 1 << 30, fails_tasks: bool = False
+        self,
+        max_misses: int = 3,
+        max_records: int = 100_000,
+        max_bytes: int = 1 << 30,
+        fails_tasks: bool = False,
+        max_result_bytes: int = 64 << 20,
     ) -> None:
         #: True when no Python scheduler runs (scheme ``pure``): then the hub fails
         #: the load-balanced tasks of a dead engine itself.
@@ -224,7 +230,7 @@ class HubState:
         self.by_uuid: dict[str, int] = {}
         self.next_id = 0
         self.hearts = HeartMonitorState(max_misses=max_misses)
-        self.records = TaskRecords(max_records, max_bytes)
+        self.records = TaskRecords(max_records, max_bytes, max_result_bytes)
         #: load-balanced tasks the scheduler has not yet given to an engine
         self.unassigned: set[str] = set()
         #: counts of odd events (bad messages, unknown engines), for logs and tests
@@ -403,6 +409,7 @@ class HubState:
         record.result_digests = list(digests or [])
         record.buffers_verified = buffers_verified
         record.buffers_corrupt = False
+        record.buffers_too_large = False
         record.started = _float(metadata.get("started"))
         record.completed = _float(metadata.get("completed")) or _float(header.get("date"))
         record.status = str(content.get("status", "ok"))

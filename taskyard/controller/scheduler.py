@@ -198,6 +198,7 @@ class TaskScheduler:
             self._execute(self.core.abort([str(m) for m in msg_ids], time.monotonic()))
             return
         request = _Request(client_ident, frames, len(msg.idents) + 2)
+        self.heap.count_buffers(msg.buffers)
         if msg.msg_type not in TASK_TYPES:
             self._fail(request, msg.msg_id, "KernelError", f"the task scheduler cannot run {msg.msg_type!r} requests")
             return
@@ -269,6 +270,7 @@ class TaskScheduler:
             raise ValueError(f"reply to an unknown task {task_id}")
         request.last_reply = frames[1:]
         self.heap.count()
+        self.heap.count_buffers(rest[5:])
         now = time.monotonic()
         if metadata.get("dependencies_met") is False:
             self._execute(self.core.unmet(task_id, engine_id, now))

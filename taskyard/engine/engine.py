@@ -26,6 +26,7 @@ from zmq.devices import ThreadDevice
 
 from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
+from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import readable, recv_frames
@@ -72,6 +73,8 @@ class Engine:
         self.dropped = 0
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
+        #: gives the memory of large messages back when idle (it is kept for reuse meanwhile)
+        self.heap = HeapTrimmer()
         #: behind the pure (C-level) task queue, the engine reports each task it starts
         self.reports_starts = info.get("task_scheme") == "pure"
 
@@ -167,6 +170,8 @@ class Engine:
                     break
                 raise
             now = time.monotonic()
+            if not events:
+                self.heap.maybe_trim(now)
             if now >= next_ping_check_at:
                 next_ping_check_at = now + PING_CHECK_PERIOD
                 if self._drain_pings():
@@ -344,7 +349,10 @@ class Engine:
                 idents=[f"engine.{self.engine_id}.{name}".encode()],
             )
 
+        self.heap.count()
+        self.heap.count_buffers(msg.buffers)
         content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
+        self.heap.count_buffers(buffers)
         if self.log_output and content["status"] == "error":
             log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))
         self._reply(sock, msg, reply_type, content, metadata, buffers)

@@ -112,6 +112,20 @@ def test_get_result_from_a_second_client(cluster, rc: ty.Client) -> None:  # typ
         other.get_result("no-such-msg-id").get(10)
 
 
+def test_a_result_too_large_to_keep_reaches_its_client_and_not_the_hub(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(1, controller_args=("--IPController.max_result_mb=0.5",))
+    rc = cluster.client()
+    rc.wait_for_engines(1, timeout=10, interactive=False)
+    big = rc[0].apply_async(lambda: np.ones(1_000_000, dtype=np.uint8))  # 1 MB of buffers
+    small = rc[0].apply_async(lambda: np.ones(1000, dtype=np.uint8))
+    assert big.get(10).sum() == 1_000_000 and small.get(10).sum() == 1000
+    other = cluster.client()
+    assert other.get_result(small.msg_ids[0]).get(10).sum() == 1000
+    with pytest.raises(ty.error.TaskyardError, match="max_result_mb"):
+        other.get_result(big.msg_ids[0]).get(10)
+    assert other.get_result(big.msg_ids[0]).metadata.engine_id == 0, "the record itself is kept"
+
+
 def test_queue_status_counts(rc: ty.Client) -> None:
     rc[0].apply_sync(lambda: None)
     status = wait_for(lambda: (s := rc.queue_status()) and s[0]["completed"] >= 1 and s, 10, "a completed task")

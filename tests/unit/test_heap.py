@@ -22,6 +22,20 @@ def test_trims_only_after_enough_work_and_time() -> None:
     assert not trimmer.maybe_trim(20.0)  # nothing new to give back
 
 
+def test_message_data_alone_is_reason_enough_to_trim() -> None:
+    calls: list[float] = []
+    trimmer = HeapTrimmer(min_events=1000, min_bytes=100, min_interval=2.0, trim=lambda: calls.append(1))
+    trimmer.count(1)
+    trimmer.count_bytes(99)
+    assert not trimmer.maybe_trim(10.0) and calls == []
+    trimmer.count_bytes(1)
+    assert trimmer.maybe_trim(10.0) and len(calls) == 1
+    assert trimmer.nbytes == 0 and trimmer.events == 0
+    trimmer.count_bytes(500)
+    assert not trimmer.maybe_trim(11.0)  # the interval still holds
+    assert trimmer.maybe_trim(12.0) and len(calls) == 2
+
+
 def test_real_trim_gives_freed_memory_back() -> None:
     if heap._malloc_trim is None:
         assert HeapTrimmer(min_events=0, trim=None).maybe_trim(0.0)  # a harmless no-op

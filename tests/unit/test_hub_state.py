@@ -340,6 +340,16 @@ def test_single_result_larger_than_the_byte_bound() -> None:
     assert big.buffers_evicted and records.nbytes == 0
 
 
+def test_a_result_above_the_per_record_limit_is_kept_without_its_buffers() -> None:
+    records = TaskRecords(max_bytes=1000, max_result_bytes=50)
+    small = make(records, "small", done=True, buffers=[b"s" * 50])
+    big = make(records, "big", done=True, buffers=[b"b" * 30, bytearray(21)])
+    assert big.buffers_too_large and big.result_buffers == [] and big.status == "ok"
+    assert not big.buffers_evicted, "it was never kept, so it was not evicted either"
+    assert not small.buffers_too_large and small.result_buffers
+    assert records.nbytes == 50, "the big one takes nothing from the budget, and pushes nothing out"
+
+
 def test_dropping_a_record_releases_its_bytes() -> None:
     records = TaskRecords(max_bytes=100)
     make(records, "a", done=True, buffers=[b"a" * 60])
