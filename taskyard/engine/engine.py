@@ -73,8 +73,9 @@ class Engine:
         self.dropped = 0
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
-        #: gives the memory of large messages back when idle (it is kept for reuse meanwhile)
-        self.heap = HeapTrimmer()
+        #: gives freed memory back after any work, once idle: the heap keeps large
+        #: buffers for reuse meanwhile, and user code allocates here too
+        self.heap = HeapTrimmer(min_events=1)
         #: behind the pure (C-level) task queue, the engine reports each task it starts
         self.reports_starts = info.get("task_scheme") == "pure"
 

@@ -1,0 +1,31 @@
+"""Large messages: the engines keep their memory for reuse, and give it back when idle."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers import wait_for
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables and /proc are Linux's")
+def test_an_engine_keeps_large_buffers_while_busy_and_gives_them_back_when_idle(make_cluster, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)  # the launcher's own settings, not the caller's
+    cluster = make_cluster(1)
+    rc = cluster.client()
+    rc.wait_for_engines(1, timeout=10, interactive=False)
+    (pid,) = cluster.engine_pids
+    baseline = _rss(pid)
+    array = np.ones(200_000_000, dtype=np.uint8)
+    # The array arrives in a buffer libzmq allocates; the engine frees it after the
+    # reply. Kept in the heap (not unmapped), the engine's RSS stays up until it idles.
+    assert rc[0].apply_sync(lambda a: int(a[::1000].sum()), array) == 200_000
+    assert _rss(pid) - baseline > 150_000_000, "the buffer was given back at once: nothing to reuse"
+    wait_for(lambda: _rss(pid) - baseline < 50_000_000, 10, "the idle engine to trim its heap")
