@@ -19,6 +19,7 @@ calls it, and sends what it says.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -293,7 +294,8 @@ class Controller:
                 self._drain_pongs()
                 self._beat()
                 next_beat_at = now + period
-            timeout_ms = max(0.0, (next_beat_at - time.monotonic()) * 1000)
+            # whole milliseconds, rounded up: zmq truncates, and a 0 would spin until the beat
+            timeout_ms = max(0, math.ceil((next_beat_at - time.monotonic()) * 1000))
             try:
                 events = poller.poll(timeout_ms)
             except zmq.ZMQError:

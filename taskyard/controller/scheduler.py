@@ -8,9 +8,12 @@ bookkeeping use both cores. Per task it:
    signature (replays are rejected here, so a captured request re-sent to the
    scheduler never runs twice) and parses the flags from the metadata;
 2. tells the hub (a re-signed copy of the four header frames, no buffers);
-   notes to the hub are batched: they go out as one message whenever the
-   scheduler has nothing left to read (or 256 notes have piled up), so a busy
-   scheduler sends one message for many tasks and an idle one adds no delay;
+   notes to the hub are batched: they go out as one message at most
+   NOTE_DELAY (2 ms) after the first of them, at once when no task is left
+   in flight, before the scheduler asks the hub anything, or when 256 have
+   piled up. A busy scheduler so sends one message for many tasks (at
+   ``hwm=1`` the tasks come back one at a time, so "whenever there is nothing
+   to read" meant a message per task), and a quiet one adds no delay;
 3. feeds the core and carries out its actions: ``Send`` forwards the original
    frames to the chosen engine, ``Fail`` answers the client with a typed error,
    ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the hub about
@@ -24,6 +27,7 @@ the core sent it; the client verifies every reply it gets.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -39,7 +43,7 @@ from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
 from taskyard.protocol.session import DELIM, Message, Session
-from taskyard.protocol.socketio import compact, drain, readable, send_frames
+from taskyard.protocol.socketio import compact, drain, send_frames
 
 log = logging.getLogger("taskyard.scheduler")
 
@@ -47,6 +51,8 @@ TASK_TYPES = frozenset({"apply_request", "execute_request"})
 HUB_REQUERY_PERIOD = 0.25
 #: Most notes to the hub in one batch message.
 MAX_BATCH = 256
+#: Most seconds a note waits for others to share its message while tasks are in flight.
+NOTE_DELAY = 0.002
 ENGINE_RESYNC_PERIOD = 1.0
 
 
@@ -101,6 +107,8 @@ class TaskScheduler:
         #: notes for the hub not sent yet: frames, and the frame count of each note
         self._notes: list[Any] = []
         self._note_sizes: list[int] = []
+        #: when the oldest note not sent yet must go
+        self._flush_notes_at: float | None = None
         self.heap = HeapTrimmer()
         self._stopping = False
         self.dropped = 0
@@ -164,14 +172,17 @@ class TaskScheduler:
                 self._ask_hub("status_request", {"msg_ids": sorted(self.hub_pending)})
                 next_requery_at = now + HUB_REQUERY_PERIOD
             wake_at = min(next_resync_at, deadline if deadline is not None else next_resync_at)
-            timeout_ms = max(0.0, (wake_at - time.monotonic()) * 1000)
+            if self._flush_notes_at is not None:
+                wake_at = min(wake_at, self._flush_notes_at)
+            # whole milliseconds, rounded up: zmq truncates, and a 0 would spin until wake_at
+            timeout_ms = max(0, math.ceil((wake_at - time.monotonic()) * 1000))
             try:
                 events = poller.poll(timeout_ms)
             except InterruptedError:
                 continue
             for sock, _ in events:
                 handlers[sock]()
-            if self._notes and not (readable(self.client_router) or readable(self.engine_router)):
+            if self._flush_notes_at is not None and (not self.requests or time.monotonic() >= self._flush_notes_at):
                 self._flush_notes()
             if not self.requests:
                 self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
@@ -283,6 +294,8 @@ class TaskScheduler:
         """Queue a note for the hub's monitor feed (sent by :meth:`_flush_notes`)."""
         self._notes.extend(frames)
         self._note_sizes.append(len(frames))
+        if self._flush_notes_at is None:
+            self._flush_notes_at = time.monotonic() + NOTE_DELAY
         if len(self._note_sizes) >= MAX_BATCH:
             self._flush_notes()
 
@@ -294,6 +307,7 @@ class TaskScheduler:
         send_frames(self.monitor, [b"batch", sizes, *self._notes])
         self._notes = []
         self._note_sizes = []
+        self._flush_notes_at = None
 
     def _ask_hub(self, msg_type: str, content: dict[str, Any]) -> None:
         self._flush_notes()  # the hub should know what we know before it answers
