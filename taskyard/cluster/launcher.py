@@ -32,7 +32,6 @@ log = logging.getLogger("taskyard.cluster")
 #: glibc malloc settings for the controller and engines (see :func:`child_env`)
 MALLOC_TUNABLES = ":".join(
     (
-        "glibc.malloc.hugetlb=1",  # large allocations in 2 MiB pages
         "glibc.malloc.arena_max=1",  # libzmq's I/O thread allocates in the main arena ...
         "glibc.malloc.mmap_max=0",  # ... from the heap, never from a fresh mmap ...
         "glibc.malloc.trim_threshold=4294967296",  # ... which free() does not shrink at once
@@ -45,14 +44,19 @@ def child_env() -> dict[str, str]:
 
     On Linux, glibc is told to keep the memory of large messages for reuse
     (:data:`MALLOC_TUNABLES`) unless ``GLIBC_TUNABLES`` is set already. By
-    default every message above 64 MB that libzmq receives lands in a fresh
-    ``mmap`` that ``free`` unmaps again, so each one is faulted in and zeroed
-    anew: on the machines we measured, ~0.07 ms per MB when the kernel has the
-    pages at hand and up to ~3 ms per MB when the hypervisor must supply them,
-    against ~0.025 ms per MB to write memory the process already has. With
-    these settings large buffers come from the heap and go back to it; the
-    processes give the heap back to the system when they are idle
-    (:class:`taskyard.heap.HeapTrimmer`). See the performance page.
+    default glibc serves a large allocation (from 128 KiB up, the bound rising
+    to 32 MiB as the process frees such blocks, and always above 64 MiB on a
+    thread such as libzmq's I/O thread, which allocates every received
+    message) from a fresh ``mmap`` and unmaps it on ``free``, so each large
+    message is faulted in and zeroed anew: on the machines we measured, ~0.07
+    ms per MB when the kernel has the pages at hand and up to ~3 ms per MB when
+    the hypervisor must supply them, against ~0.05 ms per MB to write memory
+    the process already has. With these settings large buffers come from the
+    heap and go back to it; the processes give the heap back to the system
+    when they are idle (:class:`taskyard.heap.HeapTrimmer`). Transparent huge
+    pages (``glibc.malloc.hugetlb=1``) are not asked for: they made first
+    touches cheaper, but the kernel's compaction on a huge-page fault stalled
+    some transfers for tens of milliseconds. See the performance page.
     """
     env = dict(os.environ)
     if sys.platform.startswith("linux"):
