@@ -15,9 +15,15 @@ bookkeeping use both cores. Per task it:
    ``hwm=1`` the tasks come back one at a time, so "whenever there is nothing
    to read" meant a message per task), and a quiet one adds no delay;
 3. feeds the core and carries out its actions: ``Send`` forwards the original
-   frames to the chosen engine, ``Fail`` answers the client with a typed error,
-   ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the hub about
-   dependencies the core does not know.
+   frames to the chosen engine at once, ``Fail`` answers the client with a
+   typed error, ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the
+   hub about dependencies the core does not know. Replies to clients go out
+   with the notes (just before them, on the same schedule): while other tasks
+   are in flight a reply may wait up to 2 ms, so that a client busy with a
+   burst wakes once for several replies instead of once per reply (at
+   ``hwm=1`` this took the CPU per no-op task from ≈ 430 to ≈ 340 µs); a reply
+   to the last task in flight goes at once, so a single request's round trip
+   gains nothing.
 
 Replies from engines are not re-verified here: they are matched by the engine's
 routing identity (which a ROUTER never lets two peers share) against the task
@@ -109,6 +115,8 @@ class TaskScheduler:
         self._note_sizes: list[int] = []
         #: when the oldest note not sent yet must go
         self._flush_notes_at: float | None = None
+        #: replies for clients not sent yet (they go out with the notes)
+        self._replies: list[list[Any]] = []
         self.heap = HeapTrimmer()
         self._stopping = False
         self.dropped = 0
@@ -300,7 +308,10 @@ class TaskScheduler:
             self._flush_notes()
 
     def _flush_notes(self) -> None:
-        """``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``"""
+        """Replies to clients, then ``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``"""
+        for frames in self._replies:
+            send_frames(self.client_router, frames)
+        self._replies = []
         if not self._note_sizes:
             return
         sizes = ",".join(map(str, self._note_sizes)).encode()
@@ -387,8 +398,7 @@ class TaskScheduler:
             elif isinstance(action, Deliver):
                 request = self.requests.pop(action.task_id)
                 assert request.last_reply is not None, "Deliver without a reply"
-                send_frames(self.client_router, request.last_reply)
-                self._note([b"task-out", *request.last_reply])
+                self._reply(request.last_reply)
             elif isinstance(action, Fail):
                 request = self.requests.pop(action.task_id, None)
                 if request is not None:
@@ -403,5 +413,9 @@ class TaskScheduler:
         metadata = {"status": "error", "engine_id": None, "engine_uuid": None, "dependencies_met": True}
         reply = self.session.msg(msg_type, content, parent=request.header, metadata=metadata)
         frames = self.session.serialize(reply, [request.client_ident])
-        send_frames(self.client_router, frames)
+        self._reply(frames)
+
+    def _reply(self, frames: list[Any]) -> None:
+        """Queue a reply for its client, and the hub's note of it (both sent by :meth:`_flush_notes`)."""
+        self._replies.append(frames)
         self._note([b"task-out", *frames])
