@@ -33,6 +33,7 @@ import zmq
 from zmq.devices import monitored_queue
 
 from taskyard.controller.hub_state import HubState, TaskRecord
+from taskyard.controller.notes import is_batch, split_notes
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
@@ -346,7 +347,7 @@ class Controller:
 
     def _on_monitor(self) -> None:
         for frames in drain(self.monitor, 1000):
-            notes = split_batch(frames) if frames[0].bytes == b"batch" else [frames]
+            notes = split_notes(frames) if is_batch(frames[0]) else [frames]
             if notes is None:
                 self.state.count("bad-monitored")
                 continue
@@ -358,11 +359,12 @@ class Controller:
                     log.debug("monitor: dropped a message: %s", exc)
 
     def _record(self, frames: list[Any]) -> None:
-        prefix = frames[0].bytes
+        # zmq.Frames from the queues, bytes from the scheduler's batches
+        prefix = bytes(frames[0])
         if prefix == b"task-assign":
             # [prefix, engine_ident, msg_id]: the scheduler handed a task to an engine
             if len(frames) == 3:
-                self.state.assigned(frames[2].bytes.decode(), frames[1].bytes, True)
+                self.state.assigned(bytes(frames[2]).decode(), bytes(frames[1]), True)
             return
         # Buffers are hashed only if a client asks the hub for them (_handle_result_request).
         msg = self.monitor_session.deserialize(frames[1:], check_replay=False, verify_buffers=False)
@@ -567,26 +569,6 @@ class Controller:
             self._notify("shutdown_notification", {})
         except zmq.ZMQError:
             pass
-
-
-def split_batch(frames: list[Any]) -> list[list[Any]] | None:
-    """The notes in a scheduler's batch message, or None if it is malformed.
-
-    A batch is ``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``
-    (see ``TaskScheduler._flush_notes``).
-    """
-    try:
-        sizes = [int(n) for n in bytes(frames[1]).split(b",")] if len(frames) > 1 else []
-    except ValueError:
-        return None
-    if not sizes or min(sizes) < 1 or sum(sizes) != len(frames) - 2:
-        return None
-    notes = []
-    start = 2
-    for size in sizes:
-        notes.append(frames[start : start + size])
-        start += size
-    return notes
 
 
 def _error(evalue: str, ename: str = "ValueError") -> dict[str, Any]:

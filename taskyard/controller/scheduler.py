@@ -42,6 +42,7 @@ from typing import Any
 
 import zmq
 
+from taskyard.controller.notes import pack_notes
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
@@ -308,14 +309,13 @@ class TaskScheduler:
             self._flush_notes()
 
     def _flush_notes(self) -> None:
-        """Replies to clients, then ``[b"batch", b"<frames in note 1>,<frames in note 2>,...", frames...]``"""
+        """Replies to clients, then the notes as one batch (see :mod:`taskyard.controller.notes`)."""
         for frames in self._replies:
             send_frames(self.client_router, frames)
         self._replies = []
         if not self._note_sizes:
             return
-        sizes = ",".join(map(str, self._note_sizes)).encode()
-        send_frames(self.monitor, [b"batch", sizes, *self._notes])
+        send_frames(self.monitor, pack_notes(self._notes, self._note_sizes))
         self._notes = []
         self._note_sizes = []
         self._flush_notes_at = None
