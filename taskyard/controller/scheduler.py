@@ -9,7 +9,7 @@ bookkeeping use both cores. Per task it:
    scheduler never runs twice) and parses the flags from the metadata;
 2. tells the hub (a re-signed copy of the four header frames, no buffers);
    notes to the hub are batched: they go out as one message at most
-   NOTE_DELAY (2 ms) after the first of them, at once when no task is left
+   NOTE_DELAY (5 ms) after the first of them, at once when no task is left
    in flight, before the scheduler asks the hub anything, or when 256 have
    piled up. A busy scheduler so sends one message for many tasks (at
    ``hwm=1`` the tasks come back one at a time, so "whenever there is nothing
@@ -19,11 +19,11 @@ bookkeeping use both cores. Per task it:
    typed error, ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the
    hub about dependencies the core does not know. Replies to clients go out
    with the notes (just before them, on the same schedule): while other tasks
-   are in flight a reply may wait up to 2 ms, so that a client busy with a
+   are in flight a reply may wait up to 5 ms, so that a client busy with a
    burst wakes once for several replies instead of once per reply (at
-   ``hwm=1`` this took the CPU per no-op task from ≈ 430 to ≈ 340 µs); a reply
-   to the last task in flight goes at once, so a single request's round trip
-   gains nothing.
+   ``hwm=1``, with 2 ms, this took the CPU per no-op task from ≈ 430 to ≈ 340
+   µs, and 5 ms to ≈ 305; 10 ms gained nothing more); a reply to the last task
+   in flight goes at once, so a single request's round trip waits for nothing.
 
 Replies from engines are not re-verified here: they are matched by the engine's
 routing identity (which a ROUTER never lets two peers share) against the task
@@ -59,7 +59,7 @@ HUB_REQUERY_PERIOD = 0.25
 #: Most notes to the hub in one batch message.
 MAX_BATCH = 256
 #: Most seconds a note waits for others to share its message while tasks are in flight.
-NOTE_DELAY = 0.002
+NOTE_DELAY = 0.005
 ENGINE_RESYNC_PERIOD = 1.0
 
 
