@@ -195,6 +195,7 @@ class TaskScheduler:
                 self._flush_notes()
             if not self.requests:
                 self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
+        self._flush_notes()  # stopping: what is held back still goes out
 
     # -- clients ----------------------------------------------------------
 
