@@ -24,6 +24,8 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from taskyard.protocol.socketio import frame_nbytes
+
 
 def _find_malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
@@ -62,13 +64,10 @@ class HeapTrimmer:
     def count(self, n: int = 1) -> None:
         self.events += n
 
-    def count_bytes(self, n: int) -> None:
-        """Message data handled (large buffers are what the heap keeps)."""
-        self.nbytes += n
-
     def count_buffers(self, buffers: Iterable[Any]) -> None:
+        """Message data handled (large buffers are what the heap keeps)."""
         for buffer in buffers:
-            self.nbytes += nbytes(buffer)
+            self.nbytes += frame_nbytes(buffer)
 
     def maybe_trim(self, now: float) -> bool:
         """Trim if enough work happened and enough time passed; call only while idle."""
@@ -82,13 +81,3 @@ class HeapTrimmer:
         self.trims += 1
         self._last_at = now
         return True
-
-
-def nbytes(buffer: Any) -> int:
-    """The size in bytes of a message buffer (bytes, zmq.Frame, memoryview, array)."""
-    if isinstance(buffer, memoryview):
-        return buffer.nbytes  # len() counts items, not bytes
-    try:
-        return len(buffer)  # bytes and zmq.Frame: cheap, no view created
-    except TypeError:
-        return memoryview(buffer).nbytes

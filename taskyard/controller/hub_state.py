@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskyard.controller.heartmonitor import HeartMonitorState
-from taskyard.heap import nbytes as buffer_nbytes
 from taskyard.protocol import jsonutil
-from taskyard.protocol.socketio import compact
+from taskyard.protocol.socketio import compact, frame_nbytes
 
 #: A pending registration expires after this many times ``max_misses`` beats.
 PENDING_BEATS_FACTOR = 5
@@ -121,7 +120,7 @@ class TaskRecord:
         return content
 
     def nbytes(self) -> int:
-        return sum(buffer_nbytes(b) for b in self.result_buffers)
+        return sum(frame_nbytes(b) for b in self.result_buffers)
 
 
 class TaskRecords:

@@ -22,10 +22,10 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from taskyard.heap import nbytes
+from taskyard.protocol.socketio import ZERO_COPY_THRESHOLD, frame_nbytes
 
-#: Frames of at least this many bytes are sent as they are, not joined.
-BLOB_MAX = 64 * 1024
+#: Frames of at least this many bytes are sent as they are (never copied), not joined.
+BLOB_MAX = ZERO_COPY_THRESHOLD
 _PREFIX = b"batch"
 
 
@@ -35,7 +35,7 @@ def pack_notes(frames: Sequence[Any], note_sizes: Sequence[int]) -> list[Any]:
     small: list[Any] = []
     big: list[Any] = []
     for frame in frames:
-        size = nbytes(frame)
+        size = frame_nbytes(frame)
         if size >= BLOB_MAX:
             big.append(frame)
             lengths.append(-len(big))

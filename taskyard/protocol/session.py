@@ -54,7 +54,7 @@ from blake3 import blake3
 
 from taskyard.error import ProtocolError
 from taskyard.protocol import jsonutil
-from taskyard.protocol.socketio import send_frames
+from taskyard.protocol.socketio import SIZED_FRAME_TYPES, frame_nbytes, send_frames
 
 DELIM = b"<IDS|MSG>"
 PROTOCOL_VERSION = "1.0"
@@ -104,19 +104,11 @@ def _new_mac(key: bytes, scheme: str) -> Any:
         return hmac.new(key, digestmod=digest)
 
 
-#: Frame types whose len() is their size in bytes.
-_SIZED = (bytes, bytearray, zmq.Frame)
 _LENGTHS: dict[int, struct.Struct] = {}
 
 
-def _nbytes(frame: Frame) -> int:
-    if isinstance(frame, _SIZED):
-        return len(frame)
-    return memoryview(frame).nbytes
-
-
 def _sizes(frames: Sequence[Frame]) -> list[int]:
-    return [len(f) if type(f) in _SIZED else _nbytes(f) for f in frames]
+    return [len(f) if type(f) in SIZED_FRAME_TYPES else frame_nbytes(f) for f in frames]
 
 
 def _packed(sizes: list[int]) -> bytes:

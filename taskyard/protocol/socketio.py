@@ -76,6 +76,17 @@ def send_frames(sock: zmq.Socket[Any], frames: Sequence[Any], flags: int = 0) ->
             _send(sock, frame, flags | more, False, False)
 
 
+#: Frame types whose len() is their size in bytes (for arrays and views it counts items).
+SIZED_FRAME_TYPES = (bytes, bytearray, zmq.Frame)
+
+
+def frame_nbytes(frame: Any) -> int:
+    """The size in bytes of a frame or buffer (bytes, zmq.Frame, memoryview, array)."""
+    if isinstance(frame, SIZED_FRAME_TYPES):
+        return len(frame)  # cheap, no view created
+    return memoryview(frame).nbytes
+
+
 def compact(frame: Any) -> Any:
     """A small received ``zmq.Frame`` as bytes; anything else as it is.
 

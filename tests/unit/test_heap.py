@@ -26,12 +26,12 @@ def test_message_data_alone_is_reason_enough_to_trim() -> None:
     calls: list[float] = []
     trimmer = HeapTrimmer(min_events=1000, min_bytes=100, min_interval=2.0, trim=lambda: calls.append(1))
     trimmer.count(1)
-    trimmer.count_bytes(99)
+    trimmer.count_buffers([b"x" * 90, memoryview(b"y" * 9)])
     assert not trimmer.maybe_trim(10.0) and calls == []
-    trimmer.count_bytes(1)
+    trimmer.count_buffers([b"z"])
     assert trimmer.maybe_trim(10.0) and len(calls) == 1
     assert trimmer.nbytes == 0 and trimmer.events == 0
-    trimmer.count_bytes(500)
+    trimmer.count_buffers([bytearray(500)])
     assert not trimmer.maybe_trim(11.0)  # the interval still holds
     assert trimmer.maybe_trim(12.0) and len(calls) == 2
 
