@@ -1,4 +1,4 @@
-"""The task scheduler's batched notes to the hub, packed into few frames.
+"""The task scheduler's batched notes to the hub: when a batch goes (:class:`HoldBack`), and packed into few frames.
 
 Sending a ZeroMQ frame costs about a microsecond of Python and libzmq work
 whatever its size, and a note is eight or nine small frames (a prefix, routing
@@ -90,3 +90,33 @@ def split_notes(frames: Sequence[Any]) -> list[list[Any]] | None:
         notes.append(parts[start : start + size])
         start += size
     return notes
+
+
+class HoldBack:
+    """When the scheduler's held-back replies and notes must go out (no sockets, no clock).
+
+    While tasks are in flight, replies to clients and notes to the hub wait up
+    to ``delay`` seconds after the first of them, so that a client in a burst
+    wakes once for several replies and the hub once for several notes (at
+    ``hwm=1`` replies come back one at a time). A batch of ``max_notes`` goes at
+    once; with nothing else in flight nothing waits, so a single request's
+    round trip is not delayed.
+    """
+
+    def __init__(self, delay: float = 0.005, max_notes: int = 256) -> None:
+        self.delay = delay
+        self.max_notes = max_notes
+        #: when the oldest held item must go; None while nothing is held
+        self.due_at: float | None = None
+
+    def hold(self, now: float, notes_held: int) -> bool:
+        """A note (and maybe a reply) was held back; True if the batch is full and must go now."""
+        if self.due_at is None:
+            self.due_at = now + self.delay
+        return notes_held >= self.max_notes
+
+    def is_due(self, now: float, in_flight: bool) -> bool:
+        return self.due_at is not None and (not in_flight or now >= self.due_at)
+
+    def sent(self) -> None:
+        self.due_at = None

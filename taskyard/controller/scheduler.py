@@ -8,10 +8,10 @@ bookkeeping use both cores. Per task it:
    signature (replays are rejected here, so a captured request re-sent to the
    scheduler never runs twice) and parses the flags from the metadata;
 2. tells the hub (a re-signed copy of the four header frames, no buffers);
-   notes to the hub are batched: they go out as one message at most
-   NOTE_DELAY (5 ms) after the first of them, at once when no task is left
-   in flight, before the scheduler asks the hub anything, or when 256 have
-   piled up. A busy scheduler so sends one message for many tasks (at
+   notes to the hub are batched: they go out as one message at most 5 ms
+   after the first of them, at once when no task is left in flight, before
+   the scheduler asks the hub anything, or when 256 have piled up (the
+   decision is :class:`~taskyard.controller.notes.HoldBack`'s). A busy scheduler so sends one message for many tasks (at
    ``hwm=1`` the tasks come back one at a time, so "whenever there is nothing
    to read" meant a message per task), and a quiet one adds no delay;
 3. feeds the core and carries out its actions: ``Send`` forwards the original
@@ -42,7 +42,7 @@ from typing import Any
 
 import zmq
 
-from taskyard.controller.notes import pack_notes
+from taskyard.controller.notes import HoldBack, pack_notes
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
@@ -56,10 +56,6 @@ log = logging.getLogger("taskyard.scheduler")
 
 TASK_TYPES = frozenset({"apply_request", "execute_request"})
 HUB_REQUERY_PERIOD = 0.25
-#: Most notes to the hub in one batch message.
-MAX_BATCH = 256
-#: Most seconds a note waits for others to share its message while tasks are in flight.
-NOTE_DELAY = 0.005
 ENGINE_RESYNC_PERIOD = 1.0
 
 
@@ -114,8 +110,8 @@ class TaskScheduler:
         #: notes for the hub not sent yet: frames, and the frame count of each note
         self._notes: list[Any] = []
         self._note_sizes: list[int] = []
-        #: when the oldest note not sent yet must go
-        self._flush_notes_at: float | None = None
+        #: when the held-back notes and replies must go
+        self.hold_back = HoldBack()
         #: replies for clients not sent yet (they go out with the notes)
         self._replies: list[list[Any]] = []
         self.heap = HeapTrimmer()
@@ -181,8 +177,8 @@ class TaskScheduler:
                 self._ask_hub("status_request", {"msg_ids": sorted(self.hub_pending)})
                 next_requery_at = now + HUB_REQUERY_PERIOD
             wake_at = min(next_resync_at, deadline if deadline is not None else next_resync_at)
-            if self._flush_notes_at is not None:
-                wake_at = min(wake_at, self._flush_notes_at)
+            if self.hold_back.due_at is not None:
+                wake_at = min(wake_at, self.hold_back.due_at)
             # whole milliseconds, rounded up: zmq truncates, and a 0 would spin until wake_at
             timeout_ms = max(0, math.ceil((wake_at - time.monotonic()) * 1000))
             try:
@@ -191,7 +187,7 @@ class TaskScheduler:
                 continue
             for sock, _ in events:
                 handlers[sock]()
-            if self._flush_notes_at is not None and (not self.requests or time.monotonic() >= self._flush_notes_at):
+            if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
             if not self.requests:
                 self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
@@ -304,9 +300,7 @@ class TaskScheduler:
         """Queue a note for the hub's monitor feed (sent by :meth:`_flush_notes`)."""
         self._notes.extend(frames)
         self._note_sizes.append(len(frames))
-        if self._flush_notes_at is None:
-            self._flush_notes_at = time.monotonic() + NOTE_DELAY
-        if len(self._note_sizes) >= MAX_BATCH:
+        if self.hold_back.hold(time.monotonic(), len(self._note_sizes)):
             self._flush_notes()
 
     def _flush_notes(self) -> None:
@@ -319,7 +313,7 @@ class TaskScheduler:
         send_frames(self.monitor, pack_notes(self._notes, self._note_sizes))
         self._notes = []
         self._note_sizes = []
-        self._flush_notes_at = None
+        self.hold_back.sent()
 
     def _ask_hub(self, msg_type: str, content: dict[str, Any]) -> None:
         self._flush_notes()  # the hub should know what we know before it answers

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import zmq
 
-from taskyard.controller.notes import BLOB_MAX, is_batch, pack_notes, split_notes
+from taskyard.controller.notes import BLOB_MAX, HoldBack, is_batch, pack_notes, split_notes
 
 
 def _pack(notes: list[list[Any]]) -> list[Any]:
@@ -60,3 +60,20 @@ def _layout(*values: int) -> bytes:
 )
 def test_a_malformed_batch_is_refused_whole(frames: list[Any]) -> None:
     assert split_notes(frames) is None
+
+
+def test_held_back_items_wait_for_company_only_while_tasks_are_in_flight() -> None:
+    hold = HoldBack(delay=0.005, max_notes=3)
+    assert hold.due_at is None and not hold.is_due(10.0, in_flight=False)
+    assert not hold.hold(10.0, notes_held=1)
+    assert hold.due_at == pytest.approx(10.005)
+    assert not hold.is_due(10.004, in_flight=True)
+    assert hold.is_due(10.004, in_flight=False), "nothing else in flight: nothing to wait for"
+    assert not hold.hold(10.003, notes_held=2)
+    assert hold.due_at == pytest.approx(10.005), "the deadline is the oldest item's"
+    assert hold.is_due(10.005, in_flight=True)
+    assert hold.hold(10.004, notes_held=3), "a full batch goes at once"
+    hold.sent()
+    assert hold.due_at is None and not hold.is_due(20.0, in_flight=False)
+    hold.hold(20.0, notes_held=1)
+    assert hold.due_at == pytest.approx(20.005)
