@@ -34,11 +34,15 @@ from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
+from taskyard.protocol.batch import is_batch, pack_messages, split_batch
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain, send_frames
 
 log = logging.getLogger("taskyard.client")
+
+#: The most requests the IO thread packs into one batch for the task scheduler.
+MAX_BATCH = 256
 
 #: The channels the client sends on, in the order of ``Client._sockets``.
 CHANNELS = ("mux", "control", "task", "registration")
@@ -88,6 +92,8 @@ class Client:
         self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
         self.features: list[str] = list(info.get("features", []))
         self.task_scheme: str = str(info.get("task_scheme", ""))
+        #: whether the task channel takes several requests in one batch (the Python scheduler does; pure does not)
+        self._batch_tasks = "batch" in self.features
         self.state_lock = threading.Lock()
         self._states: dict[str, MessageState] = {}
         self._heap = HeapTrimmer()
@@ -411,27 +417,55 @@ class Client:
             except zmq.Again:
                 break
         self._wake_pending = False
+        tasks: list[list[Any]] = []
         while self._outbox:
             channel, frames = self._outbox.popleft()
-            send_frames(sockets[channel], frames)
+            if channel == "task" and self._batch_tasks:
+                tasks.append(frames)
+                if len(tasks) == MAX_BATCH:
+                    self._send_tasks(sockets["task"], tasks)
+                    tasks = []
+            else:
+                send_frames(sockets[channel], frames)
+        if tasks:
+            self._send_tasks(sockets["task"], tasks)
+
+    @staticmethod
+    def _send_tasks(sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
+        if len(requests) == 1:
+            send_frames(sock, requests[0])
+        else:
+            send_frames(sock, pack_messages(requests))
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
         for frames in drain(sock, 1000):
-            try:
-                # Published messages are not replay-checked: every client sees the same ones.
-                msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
-            except ProtocolError as exc:
-                log.warning("dropped a bad message on %s: %s", channel, exc)
-                continue
-            try:
-                if channel == "iopub":
-                    self._on_iopub(msg)
-                elif channel == "notification":
-                    self._on_notification(msg)
-                else:
-                    self._on_reply(channel, msg)
-            except (KeyError, TypeError, ValueError, ProtocolError) as exc:
-                log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
+            if channel == "task" and is_batch(frames[0]):
+                # replies the scheduler held back for us: each is checked as if it came alone
+                replies = split_batch(frames)
+                if replies is None:
+                    log.warning("dropped a malformed batch of replies on %s", channel)
+                    continue
+                for reply in replies:
+                    self._receive_one(channel, reply)
+            else:
+                self._receive_one(channel, frames)
+
+    def _receive_one(self, channel: str, frames: list[Any]) -> None:
+        try:
+            # Published messages are not replay-checked: every client sees the same ones.
+            msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
+        except ProtocolError as exc:
+            log.warning("dropped a bad message on %s: %s", channel, exc)
+            return
+        try:
+            if channel == "iopub":
+                self._on_iopub(msg)
+            elif channel == "notification":
+                self._on_notification(msg)
+            else:
+                self._on_reply(channel, msg)
+        except (KeyError, TypeError, ValueError, ProtocolError) as exc:
+            log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
 
     def _on_reply(self, channel: str, msg: Message) -> None:
         self._heap.count()

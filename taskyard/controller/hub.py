@@ -33,10 +33,10 @@ import zmq
 from zmq.devices import monitored_queue
 
 from taskyard.controller.hub_state import HubState, TaskRecord
-from taskyard.controller.notes import is_batch, split_notes
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
+from taskyard.protocol.batch import is_batch, split_batch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 
@@ -347,7 +347,7 @@ class Controller:
 
     def _on_monitor(self) -> None:
         for frames in drain(self.monitor, 1000):
-            notes = split_notes(frames) if is_batch(frames[0]) else [frames]
+            notes = split_batch(frames) if is_batch(frames[0]) else [frames]
             if notes is None:
                 self.state.count("bad-monitored")
                 continue

@@ -42,13 +42,14 @@ from typing import Any
 
 import zmq
 
-from taskyard.controller.notes import HoldBack, pack_notes
+from taskyard.controller.notes import HoldBack
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
+from taskyard.protocol.batch import is_batch, pack_batch, pack_messages, split_batch
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import compact, drain, send_frames
 
@@ -197,16 +198,29 @@ class TaskScheduler:
 
     def _on_client(self) -> None:
         for frames in drain(self.client_router, 256):
-            try:
-                msg = self.session.deserialize(frames)
-            except ProtocolError as exc:
-                self.dropped += 1
-                log.warning("dropped a bad request (%d so far): %s", self.dropped, exc)
-                continue
-            if not msg.idents:
-                self.dropped += 1
-                continue
-            self._on_request(msg, frames)
+            if len(frames) > 1 and is_batch(frames[1]):
+                # [client_ident, b"batch", ...]: the client's requests, each signed on its own
+                requests = split_batch(frames[1:])
+                if requests is None:
+                    self.dropped += 1
+                    log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
+                    continue
+                for request in requests:
+                    self._on_client_message([frames[0], *request])
+            else:
+                self._on_client_message(frames)
+
+    def _on_client_message(self, frames: list[Any]) -> None:
+        try:
+            msg = self.session.deserialize(frames)
+        except ProtocolError as exc:
+            self.dropped += 1
+            log.warning("dropped a bad request (%d so far): %s", self.dropped, exc)
+            return
+        if not msg.idents:
+            self.dropped += 1
+            return
+        self._on_request(msg, frames)
 
     def _on_request(self, msg: Message, frames: list[Any]) -> None:
         client_ident = msg.idents[0]
@@ -304,13 +318,23 @@ class TaskScheduler:
             self._flush_notes()
 
     def _flush_notes(self) -> None:
-        """Replies to clients, then the notes as one batch (see :mod:`taskyard.controller.notes`)."""
-        for frames in self._replies:
-            send_frames(self.client_router, frames)
+        """Replies to clients (a batch for each client with several), then the notes as one batch."""
+        if len(self._replies) == 1:
+            send_frames(self.client_router, self._replies[0])
+        elif self._replies:
+            by_client: dict[bytes, list[list[Any]]] = {}
+            for frames in self._replies:
+                # [client_ident, DELIM, ...]: the client's DEALER gets what follows its identity
+                by_client.setdefault(bytes(frames[0]), []).append(frames[1:])
+            for client_ident, replies in by_client.items():
+                if len(replies) == 1:
+                    send_frames(self.client_router, [client_ident, *replies[0]])
+                else:
+                    send_frames(self.client_router, [client_ident, *pack_messages(replies)])
         self._replies = []
         if not self._note_sizes:
             return
-        send_frames(self.monitor, pack_notes(self._notes, self._note_sizes))
+        send_frames(self.monitor, pack_batch(self._notes, self._note_sizes))
         self._notes = []
         self._note_sizes = []
         self.hold_back.sent()

@@ -24,7 +24,7 @@ from taskyard.error import ConfigError
 log = logging.getLogger("taskyard.controller")
 
 #: The load-balanced features the Python scheduler supports (clients check these).
-PYTHON_SCHEDULER_FEATURES = ["after", "follow", "timeout", "retries", "targets", "functional"]
+PYTHON_SCHEDULER_FEATURES = ["after", "follow", "timeout", "retries", "targets", "functional", "batch"]
 
 
 @dataclass

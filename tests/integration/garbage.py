@@ -12,6 +12,7 @@ from typing import Any
 import zmq
 
 from taskyard.protocol import connection
+from taskyard.protocol.batch import is_batch, split_batch
 from taskyard.protocol.serialize import pack_apply
 from taskyard.protocol.session import DELIM, Session
 
@@ -132,7 +133,10 @@ def recv_until(sock: zmq.Socket[Any], session: Session, msg_ids: set[str], timeo
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
             break
-        msg = session.deserialize(sock.recv_multipart())
-        if msg.parent_id in msg_ids:
-            replies[msg.parent_id] = msg
+        frames = sock.recv_multipart()
+        # the task scheduler sends the replies it held back for one client as a batch
+        for one in (split_batch(frames) or []) if is_batch(frames[0]) else [frames]:
+            msg = session.deserialize(one)
+            if msg.parent_id in msg_ids:
+                replies[msg.parent_id] = msg
     return replies

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 import taskyard as ty
+from taskyard.protocol.batch import pack_messages
 from tests.helpers import pid_alive, wait_for
 from tests.integration.garbage import (
     CLIENT_PORTS,
@@ -223,3 +224,27 @@ def test_replays_run_once(cluster: Any, rc: ty.Client, tmp_path: Path) -> None:
     assert len(_lines(direct_log)) == 1
     assert len(_lines(task_log)) == 1
     _assert_alive(cluster)
+
+
+def test_batches_of_requests_are_checked_message_by_message(cluster: Any, rc: ty.Client, tmp_path: Path) -> None:
+    info = read_info(cluster.cluster.client_file)
+    session = session_for(info)
+    marker = tmp_path / "ran"
+    first_id, first = apply_frames(session, _appender(marker))
+    second_id, second = apply_frames(session, _appender(marker))
+    tampered = [*first[:5], b"{}", *first[6:]]  # content changed after signing
+    _, wrong_key = apply_frames(session_for(info, key="0" * 64), _appender(marker))
+    with raw_peer(info, "task", zmq.DEALER) as sock:
+        # Malformed envelopes are dropped whole, and nothing behind them is lost.
+        sock.send_multipart([b"batch"])
+        sock.send_multipart([b"batch", b"\x01\x00\x00", b""])
+        sock.send_multipart([b"batch", *pack_messages([first])[1:2], b"short"])
+        sock.send_multipart(pack_messages([first, tampered, wrong_key, first, [b"garbage"], second]))
+        replies = recv_until(sock, session, {first_id, second_id}, 10)
+        assert set(replies) == {first_id, second_id}
+        assert all(r.content["status"] == "ok" for r in replies.values())
+        late = recv_until(sock, session, {first_id, second_id}, 0.3)
+        assert not late, "the replay in the batch ran again"
+    assert len(_lines(marker)) == 2, "exactly the two good requests ran, once each"
+    _assert_alive(cluster)
+    _assert_working(rc)

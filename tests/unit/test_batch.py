@@ -1,18 +1,15 @@
-"""Packing the task scheduler's notes to the hub into few frames, and back (no sockets)."""
+"""Packing several messages into one batch and back, and when held-back notes go (no sockets)."""
 
 from __future__ import annotations
 
-from array import array
+import struct
 from typing import Any
 
 import pytest
 import zmq
 
-from taskyard.controller.notes import BLOB_MAX, HoldBack, is_batch, pack_notes, split_notes
-
-
-def _pack(notes: list[list[Any]]) -> list[Any]:
-    return pack_notes([frame for note in notes for frame in note], [len(note) for note in notes])
+from taskyard.controller.notes import HoldBack
+from taskyard.protocol.batch import BLOB_MAX, is_batch, pack_messages, split_batch
 
 
 def test_notes_come_back_in_order_small_frames_joined_big_ones_untouched() -> None:
@@ -22,10 +19,10 @@ def test_notes_come_back_in_order_small_frames_joined_big_ones_untouched() -> No
         [b"task-out", zmq.Frame(b"client"), b"", b"sig", big, b"{}"],
         [b"one"],
     ]
-    frames = _pack(notes)
+    frames = pack_messages(notes)
     assert is_batch(frames[0]) and not is_batch(zmq.Frame(b"task-out"))
     assert len(frames) == 4 and frames[3] is big, "one blob, and the big frame as it was"
-    back = split_notes([zmq.Frame(f) if isinstance(f, bytes) else f for f in frames])
+    back = split_batch([zmq.Frame(f) if isinstance(f, bytes) else f for f in frames])
     assert back is not None
     assert [[bytes(f) for f in note] for note in back] == [[bytes(f) for f in note] for note in notes]
     assert back[1][4] is big
@@ -33,11 +30,16 @@ def test_notes_come_back_in_order_small_frames_joined_big_ones_untouched() -> No
 
 def test_empty_frames_survive_the_round_trip() -> None:
     notes: list[list[Any]] = [[b"", b"x", b""], [b""]]
-    assert split_notes(_pack(notes)) == notes
+    assert split_batch(pack_messages(notes)) == notes
 
 
 def _layout(*values: int) -> bytes:
-    return array("q", values).tobytes()
+    return struct.pack(f"<{len(values)}q", *values)
+
+
+def test_the_layout_is_little_endian_whatever_the_host() -> None:
+    frames = pack_messages([[b"ab", b"c"]])
+    assert bytes(frames[1]) == struct.pack("<4q", 1, 2, 2, 1)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +61,7 @@ def _layout(*values: int) -> bytes:
     ],
 )
 def test_a_malformed_batch_is_refused_whole(frames: list[Any]) -> None:
-    assert split_notes(frames) is None
+    assert split_batch(frames) is None
 
 
 def test_held_back_items_wait_for_company_only_while_tasks_are_in_flight() -> None:
@@ -77,3 +79,25 @@ def test_held_back_items_wait_for_company_only_while_tasks_are_in_flight() -> No
     assert hold.due_at is None and not hold.is_due(20.0, in_flight=False)
     hold.hold(20.0, notes_held=1)
     assert hold.due_at == pytest.approx(20.005)
+
+
+def test_the_client_sends_a_burst_of_requests_as_one_batch_and_a_lone_one_as_it_is() -> None:
+    from taskyard.client.client import Client
+
+    ctx = zmq.Context()
+    out, into = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    try:
+        into.bind("inproc://batch-test")
+        out.connect("inproc://batch-test")
+        requests = [[b"<IDS|MSG>", b"sig", f"{i}".encode(), b"{}", b"{}", b"{}", b"f"] for i in range(3)]
+        Client._send_tasks(out, requests)
+        Client._send_tasks(out, requests[:1])
+        assert into.poll(1000)
+        batch = into.recv_multipart()
+        assert is_batch(batch[0]) and split_batch(batch) == requests
+        assert into.poll(1000)
+        assert into.recv_multipart() == requests[0]
+    finally:
+        out.close(0)
+        into.close(0)
+        ctx.term()
