@@ -29,7 +29,7 @@ from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
 from taskyard.protocol.session import Message, Session
-from taskyard.protocol.socketio import readable, recv_frames
+from taskyard.protocol.socketio import Waiter, readable, recv_frames
 
 log = logging.getLogger("taskyard.engine")
 
@@ -148,31 +148,27 @@ class Engine:
 
     def run(self) -> None:
         """Serve requests until shut down or the controller is gone."""
-        poller = zmq.Poller()
         request_sockets = [s for s in (self.mux, self.task) if s is not None]
         # Pings are checked on a clock, not polled: they arrive every heartbeat and
         # would wake the loop for nothing.
-        for sock in (self.control, *request_sockets):
-            poller.register(sock, zmq.POLLIN)
+        waiter = Waiter([self.control, *request_sockets])
         try:
-            self._loop(poller, request_sockets)
+            self._loop(waiter, request_sockets)
         except EngineStopping:
             pass
         self.close()
 
-    def _loop(self, poller: zmq.Poller, request_sockets: list[zmq.Socket[Any]]) -> None:
+    def _loop(self, waiter: Waiter, request_sockets: list[zmq.Socket[Any]]) -> None:
         last_ping_at = time.monotonic()
         next_ping_check_at = last_ping_at + PING_CHECK_PERIOD
+        # Every socket is read until it has nothing left before the loop sleeps
+        # (see Waiter); after a wake-up, only those whose descriptor fired.
+        woken: list[zmq.Socket[Any]] = waiter.sockets
         while not self._stopping:
-            try:
-                events = dict(poller.poll(PING_CHECK_PERIOD * 1000))
-            except zmq.ZMQError:
-                if self._stopping:
-                    break
-                raise
             now = time.monotonic()
-            if not events:
+            if not woken:
                 self.heap.maybe_trim(now)
+                woken = waiter.sockets  # a time-out re-reads everything: cheap, and safe
             if now >= next_ping_check_at:
                 next_ping_check_at = now + PING_CHECK_PERIOD
                 if self._drain_pings():
@@ -180,9 +176,11 @@ class Engine:
                 elif now - last_ping_at > self.controller_timeout:
                     log.error("no heartbeat from the controller for %.0f s; exiting", self.controller_timeout)
                     break
-            if self.control in events:
+            if self.control in woken:
                 self._serve_control_nowait()
             for sock in request_sockets:
+                if sock not in woken:
+                    continue
                 # Drain what is queued, reading control messages before each request
                 # so that an abort reaches a queued request before it runs.
                 while not self._stopping and readable(sock):
@@ -191,6 +189,14 @@ class Engine:
                         self._serve_started_batch()
                     else:
                         self._serve(sock)
+            if self._stopping:
+                break
+            try:
+                woken = waiter.wait(int(PING_CHECK_PERIOD * 1000))
+            except zmq.ZMQError:
+                if self._stopping:
+                    break
+                raise
 
     def _drain_pings(self) -> bool:
         seen = False

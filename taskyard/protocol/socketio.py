@@ -13,7 +13,8 @@ its ``EVENTS`` first is cheaper when a wake-up finds one or two messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import select
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import zmq
@@ -97,3 +98,47 @@ def compact(frame: Any) -> Any:
     if isinstance(frame, zmq.Frame) and len(frame) < ZERO_COPY_THRESHOLD:
         return frame.bytes
     return frame
+
+
+class Waiter:
+    """Sleep until one of some sockets may have a message: one ``poll()`` system call.
+
+    ``zmq.Poller`` asks every socket for its ``ZMQ_EVENTS`` before and after
+    it sleeps, and each ask is a ``poll()`` and a ``getpid()`` system call of
+    libzmq's own: with three sockets, eight ``poll()`` calls per wake-up (an
+    engine at ``hwm=1`` wakes once per task). This sleeps on the sockets'
+    ``ZMQ_FD`` descriptors instead and returns the sockets whose descriptor
+    fired.
+
+    The descriptors are edge-triggered: a socket's fires when libzmq has new
+    commands for it, not while messages wait. So before :meth:`wait`, the
+    caller must have read every socket until :func:`readable` said no, and
+    asked again after sending on it (a send may take the command that would
+    have fired the descriptor). A socket that was not read to the end must not
+    be waited on: read it again first.
+    """
+
+    def __init__(self, sockets: Iterable[zmq.Socket[Any]]) -> None:
+        self.sockets = list(sockets)
+        self._poll: Any = getattr(select, "poll", None)
+        if self._poll is None:  # pragma: no cover - no poll() (Windows): let libzmq do it
+            self._zmq_poller = zmq.Poller()
+            for sock in self.sockets:
+                self._zmq_poller.register(sock, zmq.POLLIN)
+            return
+        self._poll = self._poll()
+        self._by_fd: dict[int, zmq.Socket[Any]] = {}
+        for sock in self.sockets:
+            fd = int(sock.getsockopt(zmq.FD))
+            self._by_fd[fd] = sock
+            self._poll.register(fd, select.POLLIN)
+
+    def wait(self, timeout_ms: int) -> list[zmq.Socket[Any]]:
+        """The sockets that may have something to read, after at most ``timeout_ms`` (none if it passed)."""
+        if self._poll is None:  # pragma: no cover
+            return [sock for sock, _ in self._zmq_poller.poll(timeout_ms)]
+        try:
+            events = self._poll.poll(timeout_ms)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries; a signal handler may raise
+            return []
+        return [self._by_fd[fd] for fd, _ in events]
