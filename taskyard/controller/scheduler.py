@@ -37,6 +37,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
 from taskyard.protocol.batch import is_batch, pack_batch, pack_messages, split_batch
 from taskyard.protocol.session import DELIM, Message, Session
-from taskyard.protocol.socketio import compact, drain, send_frames
+from taskyard.protocol.socketio import Waiter, compact, drain, send_frames
 
 log = logging.getLogger("taskyard.scheduler")
 
@@ -116,6 +117,8 @@ class TaskScheduler:
         #: replies for clients not sent yet (they go out with the notes)
         self._replies: list[list[Any]] = []
         self.heap = HeapTrimmer()
+        #: sockets to ask again before sleeping (see socketio.Waiter)
+        self._recheck: set[zmq.Socket[Any]] = set()
         self._stopping = False
         self.dropped = 0
 
@@ -150,15 +153,15 @@ class TaskScheduler:
     # -- loop -------------------------------------------------------------
 
     def run(self, parent_pid: int | None = None) -> None:
-        poller = zmq.Poller()
         handlers = {
-            self.client_router: self._on_client,
+            # engines first: a reply frees an engine, and the next task should not wait behind a client's burst
             self.engine_router: self._on_engine,
+            self.client_router: self._on_client,
             self.hub: self._on_hub,
             self.notifications: self._on_notification,
         }
-        for sock in handlers:
-            poller.register(sock, zmq.POLLIN)
+        waiter = Waiter(handlers)
+        woken: list[zmq.Socket[Any]] = waiter.sockets  # read everything before the first sleep
         self._ask_hub("connection_request", {})
         next_resync_at = time.monotonic() + ENGINE_RESYNC_PERIOD
         next_requery_at = time.monotonic() + HUB_REQUERY_PERIOD
@@ -177,27 +180,43 @@ class TaskScheduler:
             if self.hub_pending and now >= next_requery_at:
                 self._ask_hub("status_request", {"msg_ids": sorted(self.hub_pending)})
                 next_requery_at = now + HUB_REQUERY_PERIOD
-            wake_at = min(next_resync_at, deadline if deadline is not None else next_resync_at)
-            if self.hold_back.due_at is not None:
-                wake_at = min(wake_at, self.hold_back.due_at)
-            # whole milliseconds, rounded up: zmq truncates, and a 0 would spin until wake_at
-            timeout_ms = max(0, math.ceil((wake_at - time.monotonic()) * 1000))
-            try:
-                events = poller.poll(timeout_ms)
-            except InterruptedError:
-                continue
-            for sock, _ in events:
-                handlers[sock]()
+            for sock, handler in handlers.items():
+                if sock in woken:
+                    handler()
             if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
             if not self.requests:
                 self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
+            if self._recheck:
+                # Sent on, or not read to the end: ask these again before sleeping (see Waiter).
+                woken = [sock for sock in handlers if sock in self._recheck]
+                self._recheck.clear()
+                continue
+            wake_at = min(next_resync_at, deadline if deadline is not None else next_resync_at)
+            if self.hold_back.due_at is not None:
+                wake_at = min(wake_at, self.hold_back.due_at)
+            # whole milliseconds, rounded up: a 0 would spin until wake_at
+            timeout_ms = max(0, math.ceil((wake_at - time.monotonic()) * 1000))
+            woken = waiter.wait(timeout_ms) or waiter.sockets  # a time-out re-reads everything
         self._flush_notes()  # stopping: what is held back still goes out
+
+    def _drain(self, sock: zmq.Socket[Any], limit: int, copy: bool = False) -> Iterator[list[Any]]:
+        """The messages queued on ``sock``, at most ``limit``; if there may be more, it is read again soon."""
+        count = 0
+        for frames in drain(sock, limit, copy):
+            count += 1
+            yield frames
+        if count == limit:
+            self._recheck.add(sock)
+
+    def _send(self, sock: zmq.Socket[Any], frames: list[Any]) -> None:
+        send_frames(sock, frames)
+        self._recheck.add(sock)  # a send may take the command that would have woken us for it
 
     # -- clients ----------------------------------------------------------
 
     def _on_client(self) -> None:
-        for frames in drain(self.client_router, 256):
+        for frames in self._drain(self.client_router, 256):
             if len(frames) > 1 and is_batch(frames[1]):
                 # [client_ident, b"batch", ...]: the client's requests, each signed on its own
                 requests = split_batch(frames[1:])
@@ -254,7 +273,7 @@ class TaskScheduler:
             # The common case: it goes straight to an engine. One note to the hub says both.
             engine_ident = self.engine_idents[first.engine_id]
             self._tell_hub_submitted(b"task-sent", [engine_ident, *frames[:n_idents]], frames, n_idents)
-            send_frames(self.engine_router, [engine_ident, *frames])
+            self._send(self.engine_router, [engine_ident, *frames])
             actions = actions[1:]
         else:
             self._tell_hub_submitted(b"task-in", frames[:n_idents], frames, n_idents)
@@ -273,7 +292,7 @@ class TaskScheduler:
     # -- engines ----------------------------------------------------------
 
     def _on_engine(self) -> None:
-        for frames in drain(self.engine_router, 256):
+        for frames in self._drain(self.engine_router, 256):
             try:
                 self._on_reply(frames)
             except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
@@ -320,7 +339,7 @@ class TaskScheduler:
     def _flush_notes(self) -> None:
         """Replies to clients (a batch for each client with several), then the notes as one batch."""
         if len(self._replies) == 1:
-            send_frames(self.client_router, self._replies[0])
+            self._send(self.client_router, self._replies[0])
         elif self._replies:
             by_client: dict[bytes, list[list[Any]]] = {}
             for frames in self._replies:
@@ -328,9 +347,9 @@ class TaskScheduler:
                 by_client.setdefault(bytes(frames[0]), []).append(frames[1:])
             for client_ident, replies in by_client.items():
                 if len(replies) == 1:
-                    send_frames(self.client_router, [client_ident, *replies[0]])
+                    self._send(self.client_router, [client_ident, *replies[0]])
                 else:
-                    send_frames(self.client_router, [client_ident, *pack_messages(replies)])
+                    self._send(self.client_router, [client_ident, *pack_messages(replies)])
         self._replies = []
         if not self._note_sizes:
             return
@@ -342,9 +361,10 @@ class TaskScheduler:
     def _ask_hub(self, msg_type: str, content: dict[str, Any]) -> None:
         self._flush_notes()  # the hub should know what we know before it answers
         self.session.send_new(self.hub, msg_type, content)
+        self._recheck.add(self.hub)
 
     def _on_hub(self) -> None:
-        for frames in drain(self.hub, copy=True):
+        for frames in self._drain(self.hub, 1000, copy=True):
             try:
                 msg = self.session.deserialize(frames)
             except ProtocolError as exc:
@@ -370,7 +390,7 @@ class TaskScheduler:
                 self._execute(self.core.external_result(msg_id, status == "ok", info.get("engine_id"), now))
 
     def _on_notification(self) -> None:
-        for frames in drain(self.notifications, copy=True):
+        for frames in self._drain(self.notifications, 1000, copy=True):
             try:
                 msg = self.session.deserialize(frames, check_replay=False)
             except ProtocolError:
@@ -412,7 +432,7 @@ class TaskScheduler:
             if isinstance(action, Send):
                 request = self.requests[action.task_id]
                 engine_ident = self.engine_idents[action.engine_id]
-                send_frames(self.engine_router, [engine_ident, *request.frames])
+                self._send(self.engine_router, [engine_ident, *request.frames])
                 self._note([b"task-assign", engine_ident, action.task_id.encode()])
             elif isinstance(action, Deliver):
                 request = self.requests.pop(action.task_id)
