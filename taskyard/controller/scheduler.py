@@ -37,6 +37,7 @@ import math
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,8 @@ log = logging.getLogger("taskyard.scheduler")
 TASK_TYPES = frozenset({"apply_request", "execute_request"})
 HUB_REQUERY_PERIOD = 0.25
 ENGINE_RESYNC_PERIOD = 1.0
+#: Client requests handled between two looks at the engines' replies.
+REQUESTS_PER_ROUND = 16
 
 
 @dataclass(slots=True)
@@ -117,6 +120,8 @@ class TaskScheduler:
         #: replies for clients not sent yet (they go out with the notes)
         self._replies: list[list[Any]] = []
         self.heap = HeapTrimmer()
+        #: requests received but not handled yet: [client_ident, DELIM, ...] each
+        self._inbox: deque[list[Any]] = deque()
         #: sockets to ask again before sleeping (see socketio.Waiter)
         self._recheck: set[zmq.Socket[Any]] = set()
         self._stopping = False
@@ -183,6 +188,13 @@ class TaskScheduler:
             for sock, handler in handlers.items():
                 if sock in woken:
                     handler()
+            if self._inbox:
+                # A client's burst is taken a few requests at a time, with the engines'
+                # replies read in between: an engine waits for its next task behind
+                # a few requests, not behind a whole burst.
+                self._take_requests(REQUESTS_PER_ROUND)
+                if self._inbox:
+                    self._recheck.add(self.engine_router)
             if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
             if not self.requests:
@@ -216,6 +228,7 @@ class TaskScheduler:
     # -- clients ----------------------------------------------------------
 
     def _on_client(self) -> None:
+        """Queue what clients sent; :meth:`_take_requests` handles it a few at a time."""
         for frames in self._drain(self.client_router, 256):
             if len(frames) > 1 and is_batch(frames[1]):
                 # [client_ident, b"batch", ...]: the client's requests, each signed on its own
@@ -224,10 +237,13 @@ class TaskScheduler:
                     self.dropped += 1
                     log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
                     continue
-                for request in requests:
-                    self._on_client_message([frames[0], *request])
+                self._inbox.extend([frames[0], *request] for request in requests)
             else:
-                self._on_client_message(frames)
+                self._inbox.append(frames)
+
+    def _take_requests(self, limit: int) -> None:
+        for _ in range(min(limit, len(self._inbox))):
+            self._on_client_message(self._inbox.popleft())
 
     def _on_client_message(self, frames: list[Any]) -> None:
         try:
