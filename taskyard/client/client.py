@@ -41,8 +41,16 @@ from taskyard.protocol.socketio import drain, send_frames
 
 log = logging.getLogger("taskyard.client")
 
-#: The most requests the IO thread packs into one batch for the task scheduler.
+#: The most requests the IO thread packs into one batch for the task channel.
 MAX_BATCH = 256
+
+
+def send_batch(sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
+    """``requests`` (each a list of frames) as one batch, or as it is if there is only one."""
+    if len(requests) == 1:
+        send_frames(sock, requests[0])
+    else:
+        send_frames(sock, pack_messages(requests))
 
 #: The channels the client sends on, in the order of ``Client._sockets``.
 CHANNELS = ("mux", "control", "task", "registration")
@@ -92,8 +100,11 @@ class Client:
         self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
         self.features: list[str] = list(info.get("features", []))
         self.task_scheme: str = str(info.get("task_scheme", ""))
-        #: whether the task channel takes several requests in one batch (the Python scheduler does; pure does not)
-        self._batch_tasks = "batch" in self.features
+        #: whether the task channel takes several requests in one batch: the Python
+        #: scheduler unpacks a batch and balances each request; the pure queue
+        #: hands a batch whole to one engine, so a burst is spread in one batch per engine
+        self._batch_tasks = "batch" in self.features or "engine-batch" in self.features
+        self._spread_batches = "engine-batch" in self.features
         self.state_lock = threading.Lock()
         self._states: dict[str, MessageState] = {}
         self._heap = HeapTrimmer()
@@ -430,12 +441,15 @@ class Client:
         if tasks:
             self._send_tasks(sockets["task"], tasks)
 
-    @staticmethod
-    def _send_tasks(sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
-        if len(requests) == 1:
-            send_frames(sock, requests[0])
+    def _send_tasks(self, sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
+        if self._spread_batches:
+            # The queue deals messages to the engines in turn: as many batches as engines
+            # give each engine the share it would have had one request at a time.
+            size = -(-len(requests) // max(1, len(self._engines)))
+            for start in range(0, len(requests), size):
+                send_batch(sock, requests[start : start + size])
         else:
-            send_frames(sock, pack_messages(requests))
+            send_batch(sock, requests)
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
         for frames in drain(sock, 1000):

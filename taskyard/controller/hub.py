@@ -156,7 +156,8 @@ class Controller:
         mon = self.context.socket(zmq.PUB)
         mon.setsockopt(zmq.SNDHWM, 0)
         mon.connect(MONITOR_URL)
-        self.task_features = []
+        # A client's batch of requests goes whole to one engine, which runs them in turn.
+        self.task_features = ["engine-batch"]
         self._start_thread("task-device", monitored_queue, front, back, mon, b"task-in", b"task-out")
 
     def _guarded_queue(
@@ -347,7 +348,7 @@ class Controller:
 
     def _on_monitor(self) -> None:
         for frames in drain(self.monitor, 1000):
-            notes = split_batch(frames) if is_batch(frames[0]) else [frames]
+            notes = self._notes_in(frames)
             if notes is None:
                 self.state.count("bad-monitored")
                 continue
@@ -357,6 +358,18 @@ class Controller:
                 except ProtocolError as exc:
                     self.state.count("bad-monitored")
                     log.debug("monitor: dropped a message: %s", exc)
+
+    @staticmethod
+    def _notes_in(frames: list[Any]) -> list[list[Any]] | None:
+        """The notes in one message of the monitor feed (None if it is a malformed batch)."""
+        if is_batch(frames[0]):
+            # the scheduler's notes: [b"batch", ...]
+            return split_batch(frames)
+        if len(frames) > 2 and is_batch(frames[2]):
+            # a client's batch of requests through the pure queue: [b"task-in", client_ident, b"batch", ...]
+            messages = split_batch(frames[2:])
+            return None if messages is None else [[frames[0], frames[1], *m] for m in messages]
+        return [frames]
 
     def _record(self, frames: list[Any]) -> None:
         # zmq.Frames from the queues, bytes from the scheduler's batches

@@ -28,6 +28,7 @@ from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
+from taskyard.protocol.batch import is_batch, split_batch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import Waiter, readable, recv_frames
 
@@ -211,12 +212,30 @@ class Engine:
 
     def _serve(self, sock: zmq.Socket[Any]) -> None:
         try:
-            frames = recv_frames(sock, zmq.NOBLOCK)
+            requests = self._recv_requests(sock)
         except zmq.Again:
             return
-        msg = self._parse(sock, frames)
-        if msg is not None:
-            self._dispatch(sock, msg)
+        for index, frames in enumerate(requests):
+            if index:
+                self._serve_control_nowait()  # an abort may be for the next request of the batch
+                if self._stopping:
+                    return
+            msg = self._parse(sock, frames)
+            if msg is not None:
+                self._dispatch(sock, msg)
+
+    def _recv_requests(self, sock: zmq.Socket[Any]) -> list[list[Any]]:
+        """The requests in the next message on ``sock``: one, or several from a client's batch (pure queue)."""
+        frames = recv_frames(sock, zmq.NOBLOCK)
+        if sock is not self.task or len(frames) < 2 or not is_batch(frames[1]):
+            return [frames]
+        # [client_ident, b"batch", ...]: each request in it is checked as if it came alone
+        requests = split_batch(frames[1:])
+        if requests is None:
+            self.dropped += 1
+            log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
+            return []
+        return [[frames[0], *request] for request in requests]
 
     def _serve_started_batch(self) -> None:
         """Take up to START_BATCH queued tasks from the pure queue, tell the hub once, run them.
@@ -226,9 +245,10 @@ class Engine:
         """
         batch = []
         while len(batch) < START_BATCH and not self._stopping and readable(self.task):
-            msg = self._parse(self.task, recv_frames(self.task, zmq.NOBLOCK))
-            if msg is not None:
-                batch.append(msg)
+            for frames in self._recv_requests(self.task):
+                msg = self._parse(self.task, frames)
+                if msg is not None:
+                    batch.append(msg)
         started = [msg.msg_id for msg in batch if msg.msg_type in REQUEST_TYPES]
         if started:
             self.session.send_new(self.registration, "task_started", {"msg_ids": started})
@@ -271,7 +291,7 @@ class Engine:
         """
         try:
             idents, rest = Session.split_idents(frames)
-            header = jsonutil.loads(rest[1].buffer)
+            header = jsonutil.loads(memoryview(rest[1]))
             parent = Message(header={"msg_id": str(header["msg_id"]), "msg_type": str(header["msg_type"])})
         except (ProtocolError, ValueError, KeyError, TypeError, IndexError):
             return

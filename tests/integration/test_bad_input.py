@@ -232,7 +232,7 @@ def test_batches_of_requests_are_checked_message_by_message(cluster: Any, rc: ty
     marker = tmp_path / "ran"
     first_id, first = apply_frames(session, _appender(marker))
     second_id, second = apply_frames(session, _appender(marker))
-    tampered = [*first[:5], b"{}", *first[6:]]  # content changed after signing
+    tampered = [*first[:6], b"a tampered pickle", *first[7:]]  # changed after signing
     _, wrong_key = apply_frames(session_for(info, key="0" * 64), _appender(marker))
     with raw_peer(info, "task", zmq.DEALER) as sock:
         # Malformed envelopes are dropped whole, and nothing behind them is lost.

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 
 import pytest
+import zmq
 
 import taskyard as ty
-from tests.helpers import wait_for
+from taskyard.protocol.batch import pack_messages
+from tests.helpers import pid_alive, wait_for
+from tests.integration.garbage import apply_frames, raw_peer, read_info, recv_until, session_for
 
 TIMEOUT = 20
 
@@ -29,7 +33,7 @@ def prc(pure) -> ty.Client:  # type: ignore[no-untyped-def]
 def test_no_scheduler_process_and_no_features(pure, prc: ty.Client) -> None:  # type: ignore[no-untyped-def]
     assert pure.extra_pids == []  # no forked scheduler behind the controller
     assert prc.task_scheme == "pure"
-    assert prc.features == []
+    assert prc.features == ["engine-batch"]  # no task flags; batches go whole to one engine
 
 
 def test_apply_and_map(prc: ty.Client) -> None:
@@ -39,6 +43,14 @@ def test_apply_and_map(prc: ty.Client) -> None:
     ars = [lv.apply_async(os.getpid) for _ in range(20)]
     assert len({ar.get(TIMEOUT) for ar in ars}) == 2
     assert {ar.metadata.engine_id for ar in ars} == {0, 1}
+    # A burst is sent in batches, one per engine, so the engines share it. However the IO
+    # thread happens to cut it into flushes, each flush of an odd size gives one engine one
+    # more: with 8 requests, at most two such flushes, so at worst 5 and 3.
+    burst = [lv.apply_async(time.sleep, 0.1) for _ in range(8)]
+    for ar in burst:
+        ar.get(TIMEOUT)
+    counts = Counter(ar.metadata.engine_id for ar in burst)
+    assert set(counts) == {0, 1} and min(counts.values()) >= 3, counts
 
 
 @pytest.mark.parametrize(
@@ -73,6 +85,10 @@ def test_the_hub_records_pure_tasks(pure, prc: ty.Client) -> None:  # type: igno
     assert ar.get(TIMEOUT) == "recorded"
     other = pure.client()
     assert other.get_result(ar.msg_ids[0]).get(TIMEOUT) == "recorded"
+    # A burst travels in batches: the hub records each task in them all the same.
+    burst = [prc.load_balanced_view().apply_async(lambda i: i * i, i) for i in range(40)]
+    assert [b.get(TIMEOUT) for b in burst] == [i * i for i in range(40)]
+    assert [other.get_result(b.msg_ids[0]).get(TIMEOUT) for b in burst[::7]] == [i * i for i in range(0, 40, 7)]
     status = wait_for(lambda: (s := prc.queue_status()) and s[0]["tasks"] + s[1]["tasks"] == 0 and s, 10, "idle")
     assert status["unassigned"] == 0
 
@@ -95,3 +111,21 @@ def test_work_goes_on_when_an_engine_dies(pure, prc: ty.Client) -> None:  # type
     # New tasks all go to the engine that is left.
     results = [lv.apply_async(os.getpid) for _ in range(10)]
     assert {ar.get(TIMEOUT) for ar in results} == {pids[1]}
+
+
+def test_batches_through_the_queue_are_checked_message_by_message(pure, prc: ty.Client) -> None:  # type: ignore[no-untyped-def]
+    info = read_info(pure.cluster.client_file)
+    session = session_for(info)
+    good_id, good = apply_frames(session, lambda: "good")
+    other_id, other = apply_frames(session, lambda: "other")
+    tampered = [*good[:6], b"a tampered pickle", *good[7:]]
+    with raw_peer(info, "task", zmq.DEALER) as sock:
+        for _ in range(2):  # one to each engine, whichever the queue picks first
+            sock.send_multipart([b"batch", b"\x01\x00\x00", b""])
+        sock.send_multipart(pack_messages([tampered, good, [b"garbage"], good, other]))
+        replies = recv_until(sock, session, {good_id, other_id}, TIMEOUT)
+        assert {k: r.content["status"] for k, r in replies.items()} == {good_id: "ok", other_id: "ok"}
+        assert not recv_until(sock, session, {good_id}, 0.3), "the replayed request ran twice"
+    assert prc.load_balanced_view().map_sync(lambda x: -x, range(10)) == [-x for x in range(10)]
+    for pid in [pure.controller_pid, *pure.engine_pids]:
+        assert pid_alive(pid)

@@ -82,7 +82,7 @@ def test_held_back_items_wait_for_company_only_while_tasks_are_in_flight() -> No
 
 
 def test_the_client_sends_a_burst_of_requests_as_one_batch_and_a_lone_one_as_it_is() -> None:
-    from taskyard.client.client import Client
+    from taskyard.client.client import send_batch
 
     ctx = zmq.Context()
     out, into = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
@@ -90,8 +90,8 @@ def test_the_client_sends_a_burst_of_requests_as_one_batch_and_a_lone_one_as_it_
         into.bind("inproc://batch-test")
         out.connect("inproc://batch-test")
         requests = [[b"<IDS|MSG>", b"sig", f"{i}".encode(), b"{}", b"{}", b"{}", b"f"] for i in range(3)]
-        Client._send_tasks(out, requests)
-        Client._send_tasks(out, requests[:1])
+        send_batch(out, requests)
+        send_batch(out, requests[:1])
         assert into.poll(1000)
         batch = into.recv_multipart()
         assert is_batch(batch[0]) and split_batch(batch) == requests
