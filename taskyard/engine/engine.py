@@ -28,9 +28,9 @@ from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
-from taskyard.protocol.batch import is_batch, split_batch
+from taskyard.protocol.batch import is_batch, pack_messages, split_batch
 from taskyard.protocol.session import Message, Session
-from taskyard.protocol.socketio import Waiter, readable, recv_frames
+from taskyard.protocol.socketio import Waiter, readable, recv_frames, send_frames
 
 log = logging.getLogger("taskyard.engine")
 
@@ -39,6 +39,12 @@ log = logging.getLogger("taskyard.engine")
 PING_CHECK_PERIOD = 0.5
 #: Most tasks an engine takes from the pure queue before telling the hub it holds them.
 START_BATCH = 32
+#: Replies to the requests of a batch from the pure queue wait for company while
+#: the tasks are quick: at most this many seconds after the first of them ...
+REPLY_HOLD = 0.005
+#: ... and only while each task took less than this. A reply can so wait for the
+#: task after it in the batch, and a slow task's reply goes at once.
+QUICK_TASK = 0.001
 
 
 class EngineStopping(BaseException):
@@ -72,6 +78,10 @@ class Engine:
         self.aborted: set[str] = set()
         self._stopping = False
         self.dropped = 0
+        #: replies to tasks from the pure queue not sent yet, and since when (see REPLY_HOLD)
+        self._holding = False
+        self._held: list[list[Any]] = []
+        self._held_since = 0.0
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
         #: gives freed memory back after any work, once idle: the heap keeps large
@@ -252,11 +262,34 @@ class Engine:
         started = [msg.msg_id for msg in batch if msg.msg_type in REQUEST_TYPES]
         if started:
             self.session.send_new(self.registration, "task_started", {"msg_ids": started})
-        for msg in batch:
-            self._serve_control_nowait()
-            if self._stopping:
-                return
-            self._dispatch(self.task, msg)
+        # While the tasks are quick, their replies go out together (see REPLY_HOLD).
+        self._holding = True
+        try:
+            for msg in batch:
+                self._serve_control_nowait()
+                if self._stopping:
+                    return
+                began = time.monotonic()
+                self._dispatch(self.task, msg)
+                now = time.monotonic()
+                if self._held and (now - began >= QUICK_TASK or now - self._held_since >= REPLY_HOLD):
+                    self._flush_replies()
+        finally:
+            self._holding = False
+            self._flush_replies()
+
+    def _flush_replies(self) -> None:
+        """The held replies: one message for each client with one, a batch for each with several."""
+        by_client: dict[bytes, list[list[Any]]] = {}
+        for frames in self._held:
+            # [client_ident, DELIM, ...]: the queue routes on the first frame
+            by_client.setdefault(bytes(frames[0]), []).append(frames[1:])
+        self._held = []
+        for client_ident, replies in by_client.items():
+            if len(replies) == 1:
+                send_frames(self.task, [client_ident, *replies[0]])
+            else:
+                send_frames(self.task, [client_ident, *pack_messages(replies)])
 
     def _parse(self, sock: zmq.Socket[Any], frames: list[Any]) -> Message | None:
         """The verified request in ``frames``, or None (refused, answered or dropped)."""
@@ -334,9 +367,13 @@ class Engine:
         metadata: dict[str, Any] | None = None,
         buffers: list[Any] | None = None,
     ) -> None:
-        self.session.send_new(
-            sock, msg_type, content, parent=parent, idents=parent.idents, metadata=metadata, buffers=buffers
-        )
+        msg = self.session.msg(msg_type, content, parent=parent, metadata=metadata, buffers=buffers)
+        if self._holding and sock is self.task:
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append(self.session.serialize(msg, parent.idents))
+        else:
+            self.session.send(sock, msg, parent.idents)
 
     def _on_request(self, sock: zmq.Socket[Any], msg: Message) -> None:
         assert self.kernel is not None
