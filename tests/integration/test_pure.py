@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 import taskyard as ty
-from taskyard.protocol.batch import pack_messages
+from taskyard.protocol.batch import is_batch, pack_messages, split_batch
 from tests.helpers import pid_alive, wait_for
 from tests.integration.garbage import apply_frames, raw_peer, read_info, recv_until, session_for
 
@@ -129,3 +129,20 @@ def test_batches_through_the_queue_are_checked_message_by_message(pure, prc: ty.
     assert prc.load_balanced_view().map_sync(lambda x: -x, range(10)) == [-x for x in range(10)]
     for pid in [pure.controller_pid, *pure.engine_pids]:
         assert pid_alive(pid)
+
+
+def test_a_slow_tasks_reply_is_not_held_for_the_rest_of_its_batch(pure, prc: ty.Client) -> None:  # type: ignore[no-untyped-def]
+    info = read_info(pure.cluster.client_file)
+    session = session_for(info)
+    first_id, first = apply_frames(session, time.sleep, (0.6,))
+    second_id, second = apply_frames(session, time.sleep, (0.6,))
+    with raw_peer(info, "task", zmq.DEALER) as sock:
+        sock.send_multipart(pack_messages([first, second]))  # one engine runs both, in turn
+        arrived: dict[str, float] = {}
+        deadline = time.monotonic() + TIMEOUT
+        while len(arrived) < 2 and sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+            frames = sock.recv_multipart()
+            for frames_one in split_batch(frames) or [] if is_batch(frames[0]) else [frames]:
+                arrived.setdefault(session.deserialize(frames_one).parent_id, time.monotonic())
+    assert set(arrived) == {first_id, second_id}
+    assert arrived[second_id] - arrived[first_id] > 0.4, "the first reply waited for the second task"
