@@ -52,6 +52,7 @@ def send_batch(sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
     else:
         send_frames(sock, pack_messages(requests))
 
+
 #: The channels the client sends on, in the order of ``Client._sockets``.
 CHANNELS = ("mux", "control", "task", "registration")
 

@@ -33,6 +33,7 @@ import zmq
 from zmq.devices import monitored_queue
 
 from taskyard.controller.hub_state import HubState, TaskRecord
+from taskyard.controller.notes import SCHEDULER_NOTES, SIGNED_NOTES
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
@@ -348,30 +349,38 @@ class Controller:
 
     def _on_monitor(self) -> None:
         for frames in drain(self.monitor, 1000):
-            notes = self._notes_in(frames)
+            notes, authenticated = self._notes_in(frames)
             if notes is None:
                 self.state.count("bad-monitored")
                 continue
             for note in notes:
                 try:
-                    self._record(note)
+                    self._record(note, authenticated)
                 except ProtocolError as exc:
                     self.state.count("bad-monitored")
                     log.debug("monitor: dropped a message: %s", exc)
 
-    @staticmethod
-    def _notes_in(frames: list[Any]) -> list[list[Any]] | None:
-        """The notes in one message of the monitor feed (None if it is a malformed batch)."""
+    def _notes_in(self, frames: list[Any]) -> tuple[list[list[Any]] | None, bool]:
+        """The notes in one message of the monitor feed (None if it is a malformed batch).
+
+        The second item says whether the batch was signed as a whole (the
+        task scheduler's), so that the notes the scheduler wrote need no
+        signature of their own.
+        """
+        if len(frames) >= 5 and bytes(frames[0]) == SIGNED_NOTES:
+            # [b"notes", mac, b"batch", layout, blob, ...]: the MAC covers layout and blob
+            if not is_batch(frames[2]) or not self.monitor_session.verify_frames(frames[1], frames[3:5]):
+                return None, False
+            return split_batch(frames[2:]), True
         if is_batch(frames[0]):
-            # the scheduler's notes: [b"batch", ...]
-            return split_batch(frames)
+            return split_batch(frames), False
         if len(frames) > 2 and is_batch(frames[2]):
             # a client's batch of requests through the pure queue: [b"task-in", client_ident, b"batch", ...]
             messages = split_batch(frames[2:])
-            return None if messages is None else [[frames[0], frames[1], *m] for m in messages]
-        return [frames]
+            return (None if messages is None else [[frames[0], frames[1], *m] for m in messages]), False
+        return [frames], False
 
-    def _record(self, frames: list[Any]) -> None:
+    def _record(self, frames: list[Any], authenticated: bool = False) -> None:
         # zmq.Frames from the queues, bytes from the scheduler's batches
         prefix = bytes(frames[0])
         if prefix == b"task-assign":
@@ -380,7 +389,13 @@ class Controller:
                 self.state.assigned(bytes(frames[2]).decode(), bytes(frames[1]), True)
             return
         # Buffers are hashed only if a client asks the hub for them (_handle_result_request).
-        msg = self.monitor_session.deserialize(frames[1:], check_replay=False, verify_buffers=False)
+        # The scheduler's copies of requests come unsigned in a signed batch; replies keep their own signatures.
+        msg = self.monitor_session.deserialize(
+            frames[1:],
+            check_replay=False,
+            verify_buffers=False,
+            authenticated=authenticated and prefix in SCHEDULER_NOTES,
+        )
         # the relays' copies of large messages are in this process's heap too
         self.heap.count_buffers(msg.buffers)
         channel, _, direction = prefix.decode(errors="replace").partition("-")

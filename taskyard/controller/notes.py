@@ -1,10 +1,21 @@
-"""When the task scheduler's held-back replies and notes go out (:class:`HoldBack`).
+"""The task scheduler's notes to the hub: when they go out (:class:`HoldBack`), and how they are signed.
 
 Notes to the hub and replies to clients travel packed as batches (see
-:mod:`taskyard.protocol.batch`); this module decides *when* a batch goes.
+:mod:`taskyard.protocol.batch`). A batch of notes goes as
+``[SIGNED_NOTES, mac, b"batch", layout, blob, big frames...]``: one MAC
+(:meth:`~taskyard.protocol.session.Session.sign_frames`) over the layout and the
+joined small frames vouches for the notes the scheduler writes itself (copies of
+requests' headers, :data:`SCHEDULER_NOTES`), which so need no signature each.
+The engines' replies among the notes keep their own signatures, and the hub
+checks those one by one, as before: the scheduler does not verify replies.
 """
 
 from __future__ import annotations
+
+#: The first frame of a signed batch of notes.
+SIGNED_NOTES = b"notes"
+#: Notes the scheduler writes itself, unsigned inside a signed batch.
+SCHEDULER_NOTES = frozenset({b"task-sent", b"task-in"})
 
 
 class HoldBack:

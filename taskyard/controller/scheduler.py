@@ -44,7 +44,7 @@ from typing import Any
 
 import zmq
 
-from taskyard.controller.notes import HoldBack
+from taskyard.controller.notes import SIGNED_NOTES, HoldBack
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
@@ -299,11 +299,13 @@ class TaskScheduler:
         self._execute(actions)
 
     def _tell_hub_submitted(self, prefix: bytes, idents: list[Any], frames: list[Any], n_idents: int) -> None:
-        """A re-signed copy of the request's four header frames (no buffers: the hub needs none)."""
+        """A copy of the request's four header frames (no buffers: the hub needs none).
+
+        It carries no signature of its own: the batch it travels in is signed
+        as a whole (see :meth:`_flush_notes`).
+        """
         first = n_idents + 2  # idents, DELIM, signature
-        parts = frames[first : first + 4]
-        signature = self.session.sign(parts)
-        self._note([prefix, *idents, DELIM, signature, *parts])
+        self._note([prefix, *idents, DELIM, b"", *frames[first : first + 4]])
 
     # -- engines ----------------------------------------------------------
 
@@ -369,7 +371,10 @@ class TaskScheduler:
         self._replies = []
         if not self._note_sizes:
             return
-        send_frames(self.monitor, pack_batch(self._notes, self._note_sizes))
+        batch = pack_batch(self._notes, self._note_sizes)
+        # One MAC over the layout and the joined small frames vouches for the notes
+        # this scheduler wrote; the replies among them keep their engines' signatures.
+        send_frames(self.monitor, [SIGNED_NOTES, self.session.sign_frames(batch[1:3]), *batch])
         self._notes = []
         self._note_sizes = []
         self.hold_back.sent()

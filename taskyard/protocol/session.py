@@ -312,7 +312,30 @@ class Session:
                 break
         raise ProtocolError("malformed: no <IDS|MSG> delimiter")
 
-    def deserialize(self, frames: Sequence[Frame], check_replay: bool = True, verify_buffers: bool = True) -> Message:
+    def sign_frames(self, frames: Sequence[Frame]) -> bytes:
+        """A MAC over whole frames (their lengths, then their bytes): for envelopes that are not messages."""
+        if self._mac is None:
+            return b""
+        mac = self._mac.copy()
+        mac.update(_packed(_sizes(frames)))
+        for frame in frames:
+            mac.update(frame)
+        signature: bytes = mac.hexdigest().encode()
+        return signature
+
+    def verify_frames(self, signature: Frame, frames: Sequence[Frame]) -> bool:
+        """Whether ``signature`` is :meth:`sign_frames` of ``frames``."""
+        if self._mac is None:
+            return True
+        return hmac.compare_digest(_as_bytes(signature), self.sign_frames(frames))
+
+    def deserialize(
+        self,
+        frames: Sequence[Frame],
+        check_replay: bool = True,
+        verify_buffers: bool = True,
+        authenticated: bool = False,
+    ) -> Message:
         """Parse frames into a :class:`Message`, verifying the signature.
 
         Raises :class:`~taskyard.error.ProtocolError` for anything wrong: no
@@ -323,6 +346,10 @@ class Session:
         checked over their *claimed* digests, and the message comes back with
         ``buffers_verified=False``; whoever passes the buffers on must call
         :meth:`verify_buffers` first.
+
+        ``authenticated=True`` skips the signature: for a message whose
+        envelope was verified as a whole (the scheduler's own notes in a batch
+        signed with :meth:`sign_frames`); it must carry no buffers.
         """
         try:
             idents, rest = self.split_idents(frames)
@@ -337,7 +364,10 @@ class Session:
             if len(part) > MAX_JSON_FRAME:
                 raise self._reject("oversized", f"a header frame exceeds {MAX_JSON_FRAME} bytes")
         digests: list[bytes | None] = []
-        if self._mac is not None:
+        if authenticated:
+            if buffers:
+                raise self._reject("malformed", "an authenticated note carries buffers")
+        elif self._mac is not None:
             if not signature:
                 raise self._reject("unsigned", "message carries no signature")
             sizes = _sizes([*parts, *buffers])

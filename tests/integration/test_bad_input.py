@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import zmq
 
 import taskyard as ty
 from taskyard.protocol.batch import pack_messages
+from taskyard.protocol.session import DELIM
 from tests.helpers import pid_alive, wait_for
 from tests.integration.garbage import (
     CLIENT_PORTS,
@@ -246,5 +248,46 @@ def test_batches_of_requests_are_checked_message_by_message(cluster: Any, rc: ty
         late = recv_until(sock, session, {first_id, second_id}, 0.3)
         assert not late, "the replay in the batch ran again"
     assert len(_lines(marker)) == 2, "exactly the two good requests ran, once each"
+    _assert_alive(cluster)
+    _assert_working(rc)
+
+
+def _monitor_port(cluster: Any) -> int:
+    """The hub's monitor feed: the one port the controller listens on that no connection file names."""
+    named = {v for f in (cluster.cluster.client_file, cluster.cluster.engine_file) for v in read_info(f).values()}
+    listening = {
+        c.laddr.port
+        for c in psutil.Process(cluster.controller_pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
+    (port,) = listening - named
+    return int(port)
+
+
+def test_forged_notes_on_the_monitor_feed_are_refused(cluster: Any, rc: ty.Client) -> None:
+    info = read_info(cluster.cluster.client_file)
+    session = session_for(info)
+    msg = session.msg("apply_request", {}, metadata={})
+    headers = session.serialize(msg)[2:6]
+    note = [b"task-sent", rc.engine_uuid(0).encode(), b"client-x", DELIM, b"", *headers]
+    batch = pack_messages([note])
+    forged = [
+        [b"notes", b"0" * 64, *batch],  # a wrong MAC over the batch
+        [b"notes", session_for(info, key="0" * 64).sign_frames(batch[1:3]), *batch],  # the wrong key
+        batch,  # no MAC at all: the unsigned note is checked on its own
+    ]
+    before = rc.hub_stats()["counters"].get("bad-monitored", 0)
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    try:
+        pub.connect(f"tcp://127.0.0.1:{_monitor_port(cluster)}")
+        time.sleep(0.3)  # a PUB drops what it sends before the subscription reaches it
+        for frames in forged:
+            pub.send_multipart(frames)
+        wait_for(lambda: rc.hub_stats()["counters"].get("bad-monitored", 0) >= before + 3, 10, "all three refused")
+    finally:
+        pub.close(0)
+        ctx.term()
+    assert rc.result_status([msg.msg_id])["unknown"] == [msg.msg_id]
     _assert_alive(cluster)
     _assert_working(rc)

@@ -283,6 +283,27 @@ def test_unkeyed_session_accepts_anything_well_formed() -> None:
     assert receiver.deserialize(frames_for(Session(b""))).msg_type == "apply_request"
 
 
+def test_a_whole_envelope_is_signed_by_lengths_and_bytes() -> None:
+    sender, receiver = pair()
+    frames = [b"layout", b"blob of notes"]
+    mac = sender.sign_frames(frames)
+    assert receiver.verify_frames(mac, frames)
+    assert not receiver.verify_frames(mac, [b"layout", b"blob of noteS"])
+    assert not receiver.verify_frames(mac, [b"layoutb", b"lob of notes"]), "bytes moved between frames"
+    assert not Session(b"another key").verify_frames(mac, frames)
+
+
+def test_an_authenticated_note_needs_no_signature_but_may_not_carry_buffers() -> None:
+    sender, receiver = pair()
+    frames = frames_for(sender, content={"a": 1})
+    unsigned = [DELIM, b"", *frames[2:6]]
+    with pytest.raises(ProtocolError, match="unsigned"):
+        receiver.deserialize(unsigned)
+    assert receiver.deserialize(unsigned, check_replay=False, authenticated=True).content == {"a": 1}
+    with pytest.raises(ProtocolError, match="buffers"):
+        receiver.deserialize([*unsigned, b"a buffer"], authenticated=True)
+
+
 # -- replay -------------------------------------------------------------------
 
 
