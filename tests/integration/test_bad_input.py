@@ -254,7 +254,8 @@ def test_batches_of_requests_are_checked_message_by_message(cluster: Any, rc: ty
 
 def _monitor_port(cluster: Any) -> int:
     """The hub's monitor feed: the one port the controller listens on that no connection file names."""
-    named = {v for f in (cluster.cluster.client_file, cluster.cluster.engine_file) for v in read_info(f).values()}
+    files = (cluster.cluster.client_file, cluster.cluster.engine_file)
+    named = {v for f in files for v in read_info(f).values() if isinstance(v, int)}
     listening = {
         c.laddr.port
         for c in psutil.Process(cluster.controller_pid).net_connections(kind="tcp")
