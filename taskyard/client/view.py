@@ -311,6 +311,9 @@ class LoadBalancedView(View):
     def _task_metadata(self, flags: dict[str, Any]) -> dict[str, Any]:
         from taskyard.client.taskflags import task_metadata
 
+        if not flags and self.after is None and self.follow is None and self.targets is None:
+            if not self.timeout and not self.retries:
+                return {}  # no flags: the common case, and nothing to check
         values = {
             name: flags.get(name, getattr(self, name)) for name in ("after", "follow", "timeout", "retries", "targets")
         }

@@ -17,11 +17,13 @@ calls, is pickled afresh each time, as the user expects.
 
 from __future__ import annotations
 
+import operator
 import pickle
 import types
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from typing import Any
 
 import cloudpickle
@@ -176,6 +178,27 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
     return names
 
 
+def _depends(f: types.FunctionType) -> list[Any]:
+    """What a by-value function's pickle is made of: code, names, closure, globals, defaults, __dict__."""
+    depends: list[Any] = [f.__code__, f.__name__, f.__qualname__, f.__module__, f.__doc__]
+    # The annotations dict travels with the function: its items count too.
+    for item in f.__annotations__.items():
+        depends.extend(item)
+    for cell in f.__closure__ or ():
+        try:
+            depends.append(cell.cell_contents)
+        except ValueError:  # empty cell
+            depends.append(_ABSENT)
+    names = _global_names(f.__code__)
+    if names:
+        depends.extend(map(f.__globals__.get, names, repeat(_ABSENT, len(names))))
+    depends.extend(f.__defaults__ or ())
+    if f.__kwdefaults__:
+        depends.extend(f.__kwdefaults__.values())
+    depends.extend(f.__dict__.values())
+    return depends
+
+
 class _Fingerprint:
     """Everything a function's pickle depends on, if all of it is immutable."""
 
@@ -191,20 +214,7 @@ class _Fingerprint:
         if len(self._visited) >= _MAX_FUNCTIONS:
             return False
         self._visited.add(id(f))
-        depends: list[Any] = [f.__code__, f.__name__, f.__qualname__, f.__module__, f.__doc__]
-        # The annotations dict travels with the function: its items count too.
-        for name, annotation in f.__annotations__.items():
-            depends.extend((name, annotation))
-        for cell in f.__closure__ or ():
-            try:
-                depends.append(cell.cell_contents)
-            except ValueError:  # empty cell
-                depends.append(_ABSENT)
-        module_globals = f.__globals__
-        depends.extend(module_globals.get(name, _ABSENT) for name in _global_names(f.__code__))
-        depends.extend(f.__defaults__ or ())
-        depends.extend((f.__kwdefaults__ or {}).values())
-        depends.extend(f.__dict__.values())
+        depends = _depends(f)
         self.values.extend(depends)
         return all(self.is_immutable(v) for v in depends)
 
@@ -229,9 +239,9 @@ def _fingerprint(f: types.FunctionType) -> tuple[Any, ...] | None:
     return tuple(fingerprint.values)
 
 
-def _same(one: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
+def _same(one: Sequence[Any], other: Sequence[Any]) -> bool:
     # identity, not equality: 1 == True == 1.0, but their pickles differ
-    return len(one) == len(other) and all(a is b for a, b in zip(one, other, strict=True))
+    return len(one) == len(other) and all(map(operator.is_, one, other))
 
 
 class FunctionPickleCache:
@@ -241,7 +251,9 @@ class FunctionPickleCache:
         self._size = size
         # Keyed by code object: a lambda re-created in a loop is a new function
         # each time, but the same code with the same fingerprint pickles the same.
-        self._entries: OrderedDict[types.CodeType, tuple[tuple[Any, ...], bytes]] = OrderedDict()
+        # An entry is (fingerprint, pickle, whether the fingerprint is the function's
+        # own dependencies alone, with no other function's among them).
+        self._entries: OrderedDict[types.CodeType, tuple[tuple[Any, ...], bytes, bool]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -250,19 +262,23 @@ class FunctionPickleCache:
             self.misses += 1
             pickled: bytes = cloudpickle.dumps(f, protocol=5)
             return pickled
-        fingerprint = _fingerprint(f)
         key = f.__code__
         entry = self._entries.get(key)
-        if fingerprint is not None and entry is not None:
-            old_fingerprint, cached = entry
-            if _same(old_fingerprint, fingerprint):
-                self.hits += 1
-                self._entries.move_to_end(key)
-                return cached
+        if entry is not None and entry[2] and _same(entry[0], _depends(f)):
+            # The fast path: the very objects that were all immutable when the entry was
+            # made (so they still are); no immutability checks needed.
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry[1]
+        fingerprint = _fingerprint(f)
+        if fingerprint is not None and entry is not None and _same(entry[0], fingerprint):
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry[1]
         self.misses += 1
         data: bytes = cloudpickle.dumps(f, protocol=5)
         if fingerprint is not None:
-            self._entries[key] = (fingerprint, data)
+            self._entries[key] = (fingerprint, data, len(fingerprint) == len(_depends(f)))
             self._entries.move_to_end(key)
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)

@@ -263,6 +263,24 @@ def test_cache_misses_when_a_global_int_changes() -> None:
     assert cache.misses == 2 and cache.hits == 0
 
 
+def test_a_cached_function_whose_defaults_closure_or_dict_change_is_pickled_again() -> None:
+    namespace = by_value(
+        "def make():\n    k = 1\n    def f(x=2):\n        return x * k\n"
+        "    def bump():\n        nonlocal k\n        k += 1\n    return f, bump\n"
+    )
+    f, bump = namespace["make"]()
+    cache = FunctionPickleCache()
+    assert call_pickled(cache.dumps(f)) == 2
+    assert call_pickled(cache.dumps(f)) == 2 and cache.hits == 1  # the fast path
+    bump()
+    assert call_pickled(cache.dumps(f)) == 4, "a closure cell rebound"
+    f.__defaults__ = (5,)
+    assert call_pickled(cache.dumps(f)) == 10, "new defaults"
+    f.tag = "x"
+    assert pickle.loads(cache.dumps(f)).tag == "x", "a new attribute"
+    assert cache.hits == 1
+
+
 def test_cache_not_fooled_by_equal_values_of_another_type() -> None:
     namespace = by_value("FLAG = 1\ndef f():\n    return FLAG\n")
     cache = FunctionPickleCache()
