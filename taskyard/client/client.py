@@ -34,7 +34,7 @@ from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.batch import is_batch, pack_messages, split_batch
+from taskyard.protocol.batch import batch_or_single, is_batch, split_batch
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain, send_frames
@@ -43,14 +43,6 @@ log = logging.getLogger("taskyard.client")
 
 #: The most requests the IO thread packs into one batch for the task channel.
 MAX_BATCH = 256
-
-
-def send_batch(sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
-    """``requests`` (each a list of frames) as one batch, or as it is if there is only one."""
-    if len(requests) == 1:
-        send_frames(sock, requests[0])
-    else:
-        send_frames(sock, pack_messages(requests))
 
 
 #: The channels the client sends on, in the order of ``Client._sockets``.
@@ -448,9 +440,9 @@ class Client:
             # give each engine the share it would have had one request at a time.
             size = -(-len(requests) // max(1, len(self._engines)))
             for start in range(0, len(requests), size):
-                send_batch(sock, requests[start : start + size])
+                send_frames(sock, batch_or_single(requests[start : start + size]))
         else:
-            send_batch(sock, requests)
+            send_frames(sock, batch_or_single(requests))
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
         for frames in drain(sock, 1000):

@@ -1,29 +1,39 @@
-"""The task scheduler shell: sockets and a Poller loop around TaskSchedulerState.
+"""The task scheduler shell: sockets and a loop around TaskSchedulerState.
 
 It runs in its own process (forked by ``ipcontroller``, see
 :mod:`taskyard.controller.tasks`) so that scheduling and the hub's
 bookkeeping use both cores. Per task it:
 
-1. receives the client's request on the client-facing ROUTER, verifies its
-   signature (replays are rejected here, so a captured request re-sent to the
-   scheduler never runs twice) and parses the flags from the metadata;
-2. tells the hub (a re-signed copy of the four header frames, no buffers);
-   notes to the hub are batched: they go out as one message at most 5 ms
-   after the first of them, at once when no task is left in flight, before
-   the scheduler asks the hub anything, or when 256 have piled up (the
-   decision is :class:`~taskyard.controller.notes.HoldBack`'s). A busy scheduler so sends one message for many tasks (at
-   ``hwm=1`` the tasks come back one at a time, so "whenever there is nothing
-   to read" meant a message per task), and a quiet one adds no delay;
-3. feeds the core and carries out its actions: ``Send`` forwards the original
+1. receives the client's request on the client-facing ROUTER (alone, or in a
+   batch with others from the same client, see :mod:`taskyard.protocol.batch`),
+   verifies its signature (replays are rejected here, so a captured request
+   re-sent to the scheduler never runs twice) and parses the flags from the
+   metadata. Requests wait in an inbox and are taken 16 at a time, with the
+   engines' replies read in between: a freed engine's next task does not wait
+   behind a client's whole burst;
+2. tells the hub (a copy of the four header frames, no buffers). Notes to the
+   hub are batched, and a batch is signed as a whole (see
+   :mod:`taskyard.controller.notes`): it goes out as one message at most 5 ms
+   after the first of its notes, at once when no task is left in flight,
+   before the scheduler asks the hub anything, or when 256 have piled up (the
+   decision is :class:`~taskyard.controller.notes.HoldBack`'s). A busy
+   scheduler so sends one message for many tasks (at ``hwm=1`` the tasks come
+   back one at a time, so "whenever there is nothing to read" meant a message
+   per task), and a quiet one adds no delay;
+3. feeds the core and carries out its actions: ``Send`` forwards the request's
    frames to the chosen engine at once, ``Fail`` answers the client with a
    typed error, ``Deliver`` forwards the engine's reply; ``QueryHub`` asks the
    hub about dependencies the core does not know. Replies to clients go out
-   with the notes (just before them, on the same schedule): while other tasks
-   are in flight a reply may wait up to 5 ms, so that a client busy with a
-   burst wakes once for several replies instead of once per reply (at
-   ``hwm=1``, with 2 ms, this took the CPU per no-op task from ≈ 430 to ≈ 340
-   µs, and 5 ms to ≈ 305; 10 ms gained nothing more); a reply to the last task
-   in flight goes at once, so a single request's round trip waits for nothing.
+   with the notes (just before them, on the same schedule; several for one
+   client as one batch): while other tasks are in flight a reply may wait up
+   to 5 ms, so that a client busy with a burst wakes once for several replies
+   instead of once per reply (at ``hwm=1``, with 2 ms, this took the CPU per
+   no-op task from ≈ 430 to ≈ 340 µs, and 5 ms to ≈ 305; 10 ms gained nothing
+   more); a reply to the last task in flight goes at once, so a single
+   request's round trip waits for nothing.
+
+The loop sleeps on the sockets' descriptors (:class:`~taskyard.protocol.socketio.Waiter`):
+a socket is read until it has nothing left, and asked again after a send on it.
 
 Replies from engines are not re-verified here: they are matched by the engine's
 routing identity (which a ROUTER never lets two peers share) against the task
@@ -51,7 +61,7 @@ from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
-from taskyard.protocol.batch import is_batch, pack_batch, pack_messages, split_batch
+from taskyard.protocol.batch import is_batch, pack_batch, per_peer, split_batch
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import Waiter, compact, drain, send_frames
 
@@ -359,15 +369,8 @@ class TaskScheduler:
         if len(self._replies) == 1:
             self._send(self.client_router, self._replies[0])
         elif self._replies:
-            by_client: dict[bytes, list[list[Any]]] = {}
-            for frames in self._replies:
-                # [client_ident, DELIM, ...]: the client's DEALER gets what follows its identity
-                by_client.setdefault(bytes(frames[0]), []).append(frames[1:])
-            for client_ident, replies in by_client.items():
-                if len(replies) == 1:
-                    self._send(self.client_router, [client_ident, *replies[0]])
-                else:
-                    self._send(self.client_router, [client_ident, *pack_messages(replies)])
+            for frames in per_peer(self._replies):  # [client_ident, DELIM, ...] each
+                self._send(self.client_router, frames)
         self._replies = []
         if not self._note_sizes:
             return

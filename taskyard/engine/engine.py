@@ -28,7 +28,7 @@ from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
-from taskyard.protocol.batch import is_batch, pack_messages, split_batch
+from taskyard.protocol.batch import is_batch, per_peer, split_batch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import Waiter, readable, recv_frames, send_frames
 
@@ -280,16 +280,9 @@ class Engine:
 
     def _flush_replies(self) -> None:
         """The held replies: one message for each client with one, a batch for each with several."""
-        by_client: dict[bytes, list[list[Any]]] = {}
-        for frames in self._held:
-            # [client_ident, DELIM, ...]: the queue routes on the first frame
-            by_client.setdefault(bytes(frames[0]), []).append(frames[1:])
-        self._held = []
-        for client_ident, replies in by_client.items():
-            if len(replies) == 1:
-                send_frames(self.task, [client_ident, *replies[0]])
-            else:
-                send_frames(self.task, [client_ident, *pack_messages(replies)])
+        held, self._held = self._held, []
+        for frames in per_peer(held):  # [client_ident, DELIM, ...]: the queue routes on the first frame
+            send_frames(self.task, frames)
 
     def _parse(self, sock: zmq.Socket[Any], frames: list[Any]) -> Message | None:
         """The verified request in ``frames``, or None (refused, answered or dropped)."""

@@ -63,6 +63,23 @@ def pack_messages(messages: Sequence[Sequence[Any]]) -> list[Any]:
     return pack_batch([frame for message in messages for frame in message], [len(m) for m in messages])
 
 
+def batch_or_single(messages: Sequence[Sequence[Any]]) -> list[Any]:
+    """What to send for ``messages``: the one message as it is, or several as one batch."""
+    return list(messages[0]) if len(messages) == 1 else pack_messages(messages)
+
+
+def per_peer(messages: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Messages for a ROUTER, whose first frame names the peer: one message to send per peer.
+
+    A peer with one message gets it as it is; a peer with several gets them as
+    one batch, ``[peer, b"batch", ...]``, in their order.
+    """
+    by_peer: dict[bytes, list[Sequence[Any]]] = {}
+    for frames in messages:
+        by_peer.setdefault(bytes(frames[0]), []).append(frames[1:])
+    return [[peer, *batch_or_single(inner)] for peer, inner in by_peer.items()]
+
+
 def is_batch(first_frame: Any) -> bool:
     return len(first_frame) == len(BATCH_PREFIX) and bytes(first_frame) == BATCH_PREFIX
 

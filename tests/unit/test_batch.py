@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from taskyard.controller.notes import HoldBack
-from taskyard.protocol.batch import BLOB_MAX, is_batch, pack_messages, split_batch
+from taskyard.protocol.batch import BLOB_MAX, batch_or_single, is_batch, pack_messages, per_peer, split_batch
 
 
 def test_notes_come_back_in_order_small_frames_joined_big_ones_untouched() -> None:
@@ -81,23 +81,16 @@ def test_held_back_items_wait_for_company_only_while_tasks_are_in_flight() -> No
     assert hold.due_at == pytest.approx(20.005)
 
 
-def test_the_client_sends_a_burst_of_requests_as_one_batch_and_a_lone_one_as_it_is() -> None:
-    from taskyard.client.client import send_batch
+def test_one_message_goes_as_it_is_several_as_a_batch() -> None:
+    requests = [[b"<IDS|MSG>", b"sig", f"{i}".encode(), b"{}", b"{}", b"{}", b"f"] for i in range(3)]
+    assert batch_or_single(requests[:1]) == requests[0]
+    batch = batch_or_single(requests)
+    assert is_batch(batch[0]) and split_batch(batch) == requests
 
-    ctx = zmq.Context()
-    out, into = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    try:
-        into.bind("inproc://batch-test")
-        out.connect("inproc://batch-test")
-        requests = [[b"<IDS|MSG>", b"sig", f"{i}".encode(), b"{}", b"{}", b"{}", b"f"] for i in range(3)]
-        send_batch(out, requests)
-        send_batch(out, requests[:1])
-        assert into.poll(1000)
-        batch = into.recv_multipart()
-        assert is_batch(batch[0]) and split_batch(batch) == requests
-        assert into.poll(1000)
-        assert into.recv_multipart() == requests[0]
-    finally:
-        out.close(0)
-        into.close(0)
-        ctx.term()
+
+def test_messages_for_a_router_go_one_per_peer_in_order() -> None:
+    messages = [[b"a", b"1"], [b"b", b"2"], [b"a", b"3", b"x"], [b"a", b"4"]]
+    out = per_peer(messages)
+    assert [frames[0] for frames in out] == [b"a", b"b"]
+    assert split_batch(out[0][1:]) == [[b"1"], [b"3", b"x"], [b"4"]]
+    assert out[1] == [b"b", b"2"], "a peer with one message gets it as it is"
