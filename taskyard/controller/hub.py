@@ -41,6 +41,9 @@ from taskyard.protocol.batch import is_batch, split_batch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 
+#: What the pure queue's copies start with: a batch there is a client's requests or an engine's replies.
+PURE_QUEUE_PREFIXES = (b"task-in", b"task-out")
+
 log = logging.getLogger("taskyard.controller")
 
 MONITOR_URL = "inproc://taskyard-monitor"
@@ -374,8 +377,9 @@ class Controller:
             return split_batch(frames[2:]), True
         if is_batch(frames[0]):
             return split_batch(frames), False
-        if len(frames) > 2 and is_batch(frames[2]):
-            # a client's batch of requests through the pure queue: [b"task-in", client_ident, b"batch", ...]
+        if len(frames) > 2 and is_batch(frames[2]) and bytes(frames[0]) in PURE_QUEUE_PREFIXES:
+            # the pure queue: a client's batch of requests, [b"task-in", client_ident, b"batch", ...],
+            # or an engine's batch of replies, [b"task-out", client_ident, b"batch", ...]
             messages = split_batch(frames[2:])
             return (None if messages is None else [[frames[0], frames[1], *m] for m in messages]), False
         return [frames], False

@@ -48,7 +48,7 @@ def pack_batch(frames: Sequence[Any], sizes: Sequence[int]) -> list[Any]:
     small: list[Any] = []
     big: list[Any] = []
     for frame in frames:
-        size = frame_nbytes(frame)
+        size = len(frame) if type(frame) is bytes else frame_nbytes(frame)
         if size >= BLOB_MAX:
             big.append(frame)
             lengths.append(-len(big))
