@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+import ab  # noqa: E402
 import dag_graph  # noqa: E402
 import report  # noqa: E402
 import workloads  # noqa: E402
@@ -147,3 +148,15 @@ def test_random_dag_is_reproducible_and_topological() -> None:
     assert parents == dag_graph.random_dag(1000, 4000, seed=1)
     assert sum(len(p) for p in parents) == 4000
     assert all(p < node for node, ps in enumerate(parents) for p in ps)
+
+
+def test_ab_takes_medians_of_each_side_and_the_right_headline() -> None:
+    runs = [
+        {"tasks_per_s": 100.0, "cpu_us_per_task": 300.0, "cpu_us_per_task_by_role": {"client": 50.0, "engine": 90.0}},
+        {"tasks_per_s": 300.0, "cpu_us_per_task": 200.0, "cpu_us_per_task_by_role": {"client": 70.0}},
+        {"tasks_per_s": 200.0, "cpu_us_per_task": 250.0, "cpu_us_per_task_by_role": {"client": 60.0, "engine": 80.0}},
+    ]
+    summary = ab.summarize(runs)
+    assert summary["runs"] == 3 and summary["headline"] == 200.0 and summary["cpu_us_per_task"] == 250.0
+    assert summary["by_role"] == {"client": 60.0, "engine": 80.0}, "a role missing from a run counts as 0 there"
+    assert ab.headline({"median_ms": 0.6, "p99_ms": 0.9}) == 0.6
