@@ -34,7 +34,7 @@ from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.batch import batch_or_single, is_batch, split_batch
+from taskyard.protocol.batch import batch_or_single, cut, unbatch
 from taskyard.protocol.serialize import deserialize_object, pack_apply
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain, send_frames
@@ -438,24 +438,20 @@ class Client:
         if self._spread_batches:
             # The queue deals messages to the engines in turn: as many batches as engines
             # give each engine the share it would have had one request at a time.
-            size = -(-len(requests) // max(1, len(self._engines)))
-            for start in range(0, len(requests), size):
-                send_frames(sock, batch_or_single(requests[start : start + size]))
+            for part in cut(requests, len(self._engines)):
+                send_frames(sock, batch_or_single(part))
         else:
             send_frames(sock, batch_or_single(requests))
 
     def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
         for frames in drain(sock, 1000):
-            if channel == "task" and is_batch(frames[0]):
-                # replies the scheduler held back for us: each is checked as if it came alone
-                replies = split_batch(frames)
-                if replies is None:
-                    log.warning("dropped a malformed batch of replies on %s", channel)
-                    continue
-                for reply in replies:
-                    self._receive_one(channel, reply)
-            else:
-                self._receive_one(channel, frames)
+            # on the task channel, replies held back for us may come as a batch: each is checked as if alone
+            replies = unbatch(frames) if channel == "task" else [frames]
+            if replies is None:
+                log.warning("dropped a malformed batch of replies on %s", channel)
+                continue
+            for reply in replies:
+                self._receive_one(channel, reply)
 
     def _receive_one(self, channel: str, frames: list[Any]) -> None:
         try:

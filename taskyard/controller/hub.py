@@ -37,7 +37,7 @@ from taskyard.controller.notes import SCHEDULER_NOTES, SIGNED_NOTES
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.batch import is_batch, split_batch
+from taskyard.protocol.batch import is_batch, split_batch, unbatch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 
@@ -375,14 +375,11 @@ class Controller:
             if not is_batch(frames[2]) or not self.monitor_session.verify_frames(frames[1], frames[3:5]):
                 return None, False
             return split_batch(frames[2:]), True
-        if is_batch(frames[0]):
-            return split_batch(frames), False
-        if len(frames) > 2 and is_batch(frames[2]) and bytes(frames[0]) in PURE_QUEUE_PREFIXES:
-            # the pure queue: a client's batch of requests, [b"task-in", client_ident, b"batch", ...],
-            # or an engine's batch of replies, [b"task-out", client_ident, b"batch", ...]
-            messages = split_batch(frames[2:])
-            return (None if messages is None else [[frames[0], frames[1], *m] for m in messages]), False
-        return [frames], False
+        if bytes(frames[0]) in PURE_QUEUE_PREFIXES:
+            # the pure queue's copies: [b"task-in", client_ident, ...] or [b"task-out", client_ident, ...],
+            # where a client's batch of requests or an engine's batch of replies may follow the identity
+            return unbatch(frames, routing=2), False
+        return unbatch(frames), False
 
     def _record(self, frames: list[Any], authenticated: bool = False) -> None:
         # zmq.Frames from the queues, bytes from the scheduler's batches

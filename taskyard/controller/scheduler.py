@@ -61,7 +61,7 @@ from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import jsonutil
-from taskyard.protocol.batch import is_batch, pack_batch, per_peer, split_batch
+from taskyard.protocol.batch import pack_batch, per_peer, unbatch
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import Waiter, compact, drain, send_frames
 
@@ -240,16 +240,13 @@ class TaskScheduler:
     def _on_client(self) -> None:
         """Queue what clients sent; :meth:`_take_requests` handles it a few at a time."""
         for frames in self._drain(self.client_router, 256):
-            if len(frames) > 1 and is_batch(frames[1]):
-                # [client_ident, b"batch", ...]: the client's requests, each signed on its own
-                requests = split_batch(frames[1:])
-                if requests is None:
-                    self.dropped += 1
-                    log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
-                    continue
-                self._inbox.extend([frames[0], *request] for request in requests)
-            else:
-                self._inbox.append(frames)
+            # [client_ident, DELIM, ...], or [client_ident, b"batch", ...]: requests each signed on its own
+            requests = unbatch(frames, routing=1)
+            if requests is None:
+                self.dropped += 1
+                log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
+                continue
+            self._inbox.extend(requests)
 
     def _take_requests(self, limit: int) -> None:
         for _ in range(min(limit, len(self._inbox))):

@@ -28,7 +28,7 @@ from taskyard.engine.kernel import Kernel
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
-from taskyard.protocol.batch import is_batch, per_peer, split_batch
+from taskyard.protocol.batch import per_peer, unbatch
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import Waiter, readable, recv_frames, send_frames
 
@@ -237,15 +237,15 @@ class Engine:
     def _recv_requests(self, sock: zmq.Socket[Any]) -> list[list[Any]]:
         """The requests in the next message on ``sock``: one, or several from a client's batch (pure queue)."""
         frames = recv_frames(sock, zmq.NOBLOCK)
-        if sock is not self.task or len(frames) < 2 or not is_batch(frames[1]):
+        if sock is not self.task:
             return [frames]
         # [client_ident, b"batch", ...]: each request in it is checked as if it came alone
-        requests = split_batch(frames[1:])
+        requests = unbatch(frames, routing=1)
         if requests is None:
             self.dropped += 1
             log.warning("dropped a malformed batch of requests (%d so far)", self.dropped)
             return []
-        return [[frames[0], *request] for request in requests]
+        return requests
 
     def _serve_started_batch(self) -> None:
         """Take up to START_BATCH queued tasks from the pure queue, tell the hub once, run them.

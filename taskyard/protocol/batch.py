@@ -80,6 +80,27 @@ def per_peer(messages: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [[peer, *batch_or_single(inner)] for peer, inner in by_peer.items()]
 
 
+def cut(messages: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    """``messages`` in at most ``parts`` runs of nearly equal length, in order (the longer runs first)."""
+    size = -(-len(messages) // max(1, parts))
+    return [messages[start : start + size] for start in range(0, len(messages), size)]
+
+
+def unbatch(frames: Sequence[Any], routing: int = 0) -> list[list[Any]] | None:
+    """The messages in what arrived: itself, or those of the batch after its first ``routing`` frames.
+
+    The routing frames (a peer's identity, a monitor prefix) are kept at the
+    head of each message of the batch. None if the batch is malformed.
+    """
+    if len(frames) <= routing or not is_batch(frames[routing]):
+        return [list(frames)]
+    messages = split_batch(frames[routing:])
+    if messages is None:
+        return None
+    head = list(frames[:routing])
+    return [[*head, *message] for message in messages]
+
+
 def is_batch(first_frame: Any) -> bool:
     return len(first_frame) == len(BATCH_PREFIX) and bytes(first_frame) == BATCH_PREFIX
 

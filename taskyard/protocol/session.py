@@ -316,12 +316,7 @@ class Session:
         """A MAC over whole frames (their lengths, then their bytes): for envelopes that are not messages."""
         if self._mac is None:
             return b""
-        mac = self._mac.copy()
-        mac.update(_packed(_sizes(frames)))
-        for frame in frames:
-            mac.update(frame)
-        signature: bytes = mac.hexdigest().encode()
-        return signature
+        return self._signature(frames, (), (), _sizes(frames))
 
     def verify_frames(self, signature: Frame, frames: Sequence[Frame]) -> bool:
         """Whether ``signature`` is :meth:`sign_frames` of ``frames``."""

@@ -9,7 +9,16 @@ import pytest
 import zmq
 
 from taskyard.controller.notes import HoldBack
-from taskyard.protocol.batch import BLOB_MAX, batch_or_single, is_batch, pack_messages, per_peer, split_batch
+from taskyard.protocol.batch import (
+    BLOB_MAX,
+    batch_or_single,
+    cut,
+    is_batch,
+    pack_messages,
+    per_peer,
+    split_batch,
+    unbatch,
+)
 
 
 def test_notes_come_back_in_order_small_frames_joined_big_ones_untouched() -> None:
@@ -94,3 +103,19 @@ def test_messages_for_a_router_go_one_per_peer_in_order() -> None:
     assert [frames[0] for frames in out] == [b"a", b"b"]
     assert split_batch(out[0][1:]) == [[b"1"], [b"3", b"x"], [b"4"]]
     assert out[1] == [b"b", b"2"], "a peer with one message gets it as it is"
+
+
+def test_a_burst_is_cut_into_nearly_equal_runs_in_order() -> None:
+    assert cut(list(range(7)), 2) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert cut(list(range(3)), 5) == [[0], [1], [2]], "never an empty run"
+    assert cut(list(range(4)), 0) == [[0, 1, 2, 3]], "no engines known: one run"
+
+
+def test_unbatch_keeps_the_routing_frames_on_each_message() -> None:
+    one = [b"<IDS|MSG>", b"sig", b"{}"]
+    two = [b"<IDS|MSG>", b"sig2", b"{}", b"buf"]
+    assert unbatch([b"client", *one], routing=1) == [[b"client", *one]], "not a batch: itself"
+    batch = [b"task-in", b"client", *pack_messages([one, two])]
+    assert unbatch(batch, routing=2) == [[b"task-in", b"client", *one], [b"task-in", b"client", *two]]
+    assert unbatch(pack_messages([one, two])) == [one, two]
+    assert unbatch([b"client", b"batch", b"\x01"], routing=1) is None, "malformed: refused whole"
