@@ -25,6 +25,7 @@ import zmq
 from zmq.devices import ThreadDevice
 
 from taskyard.engine.kernel import Kernel
+from taskyard.engine.reply_hold import ReplyHoldState
 from taskyard.error import ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
@@ -39,12 +40,6 @@ log = logging.getLogger("taskyard.engine")
 PING_CHECK_PERIOD = 0.5
 #: Most tasks an engine takes from the pure queue before telling the hub it holds them.
 START_BATCH = 32
-#: Replies to the requests of a batch from the pure queue wait for company while
-#: the tasks are quick: at most this many seconds after the first of them ...
-REPLY_HOLD = 0.005
-#: ... and only while each task took less than this. A reply can so wait for the
-#: task after it in the batch, and a slow task's reply goes at once.
-QUICK_TASK = 0.001
 
 
 class EngineStopping(BaseException):
@@ -78,10 +73,10 @@ class Engine:
         self.aborted: set[str] = set()
         self._stopping = False
         self.dropped = 0
-        #: replies to tasks from the pure queue not sent yet, and since when (see REPLY_HOLD)
+        #: replies to tasks from the pure queue not sent yet, and when they go (see ReplyHoldState)
         self._holding = False
         self._held: list[list[Any]] = []
-        self._held_since = 0.0
+        self.reply_hold = ReplyHoldState()
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
         #: gives freed memory back after any work, once idle: the heap keeps large
@@ -262,7 +257,7 @@ class Engine:
         started = [msg.msg_id for msg in batch if msg.msg_type in REQUEST_TYPES]
         if started:
             self.session.send_new(self.registration, "task_started", {"msg_ids": started})
-        # While the tasks are quick, their replies go out together (see REPLY_HOLD).
+        # While the tasks are quick, their replies go out together (see ReplyHoldState).
         self._holding = True
         try:
             for msg in batch:
@@ -272,7 +267,7 @@ class Engine:
                 began = time.monotonic()
                 self._dispatch(self.task, msg)
                 now = time.monotonic()
-                if self._held and (now - began >= QUICK_TASK or now - self._held_since >= REPLY_HOLD):
+                if self.reply_hold.is_due(now, now - began):
                     self._flush_replies()
         finally:
             self._holding = False
@@ -281,6 +276,7 @@ class Engine:
     def _flush_replies(self) -> None:
         """The held replies: one message for each client with one, a batch for each with several."""
         held, self._held = self._held, []
+        self.reply_hold.sent()
         for frames in per_peer(held):  # [client_ident, DELIM, ...]: the queue routes on the first frame
             send_frames(self.task, frames)
 
@@ -362,8 +358,7 @@ class Engine:
     ) -> None:
         msg = self.session.msg(msg_type, content, parent=parent, metadata=metadata, buffers=buffers)
         if self._holding and sock is self.task:
-            if not self._held:
-                self._held_since = time.monotonic()
+            self.reply_hold.held(time.monotonic())
             self._held.append(self.session.serialize(msg, parent.idents))
         else:
             self.session.send(sock, msg, parent.idents)
