@@ -36,6 +36,8 @@ def task_metadata(
     targets: Any = None,
 ) -> dict[str, Any]:
     """The metadata of a load-balanced request carrying these flags."""
+    if after is None and follow is None and not timeout and not retries and targets is None:
+        return {}  # no flags, the common case: nothing to check
     metadata: dict[str, Any] = {}
     wanted: list[str] = []
     after_dep = _as_dependency(after)

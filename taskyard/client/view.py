@@ -311,9 +311,8 @@ class LoadBalancedView(View):
     def _task_metadata(self, flags: dict[str, Any]) -> dict[str, Any]:
         from taskyard.client.taskflags import task_metadata
 
-        if not flags and self.after is None and self.follow is None and self.targets is None:
-            if not self.timeout and not self.retries:
-                return {}  # no flags: the common case, and nothing to check
+        if not flags:
+            return task_metadata(self.client, self.after, self.follow, self.timeout, self.retries, self.targets)
         values = {
             name: flags.get(name, getattr(self, name)) for name in ("after", "follow", "timeout", "retries", "targets")
         }
