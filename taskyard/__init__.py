@@ -12,6 +12,13 @@ The names follow ipyparallel's, so ``import ipyparallel as ipp`` becomes
 ``import taskyard as ty``.
 """
 
+from taskyard.heap import keep_large_buffers
+
+# Before anything starts a thread (libzmq's I/O threads): glibc settings so that
+# large messages reuse the memory of earlier ones; TASKYARD_KEEP_BUFFERS=0 opts out.
+keep_large_buffers()
+
+# ruff: noqa: E402 - the imports below come after the malloc settings
 from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.dependency import Dependency, depend, dependent, require

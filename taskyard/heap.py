@@ -20,8 +20,9 @@ is no glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from taskyard.protocol.socketio import frame_nbytes
@@ -81,3 +82,58 @@ class HeapTrimmer:
         self.trims += 1
         self._last_at = now
         return True
+
+
+#: ``mallopt`` parameters (glibc's malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
+#: Free memory glibc may keep at the top of the heap: a few large messages' worth.
+KEEP_TOP_BYTES = 1 << 30
+
+
+def _find_mallopt() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
+def keep_large_buffers(environ: Mapping[str, str] | None = None) -> bool:
+    """Have glibc keep the memory of large messages for the next one; True if it was set.
+
+    libzmq's I/O thread allocates every message it receives. By default glibc
+    serves an allocation above 32 MiB (above 64 MiB on a thread with its own
+    arena, such as that I/O thread) from a fresh ``mmap`` and unmaps it on
+    ``free``: every large message is faulted in and zeroed anew. A client
+    echoing 128 MB spent ~45 of its ~75 ms of CPU per echo so (``pyzmq``
+    alone, two processes). This does at run time what the launcher's
+    ``GLIBC_TUNABLES`` do for the processes it starts: threads that have not
+    allocated yet (the I/O thread of a context made after this call) share the
+    main arena, ``mmap`` is not used for malloc, and up to
+    :data:`KEEP_TOP_BYTES` of freed memory stays at the heap's top. The
+    process's :class:`HeapTrimmer` gives memory back once it is idle.
+
+    Where a thread had its own arena before (an IPython kernel's threads), glibc
+    keeps its arena limit and large messages are mapped afresh as before:
+    nothing is lost but the gain. Nothing is changed where ``GLIBC_TUNABLES``
+    is set (someone chose), where ``TASKYARD_KEEP_BUFFERS=0``, or where the C
+    library is not glibc.
+    """
+    env = os.environ if environ is None else environ
+    if "GLIBC_TUNABLES" in env or env.get("TASKYARD_KEEP_BUFFERS", "1").strip().lower() in ("0", "no", "false"):
+        return False
+    mallopt = _find_mallopt()
+    if mallopt is None:
+        return False
+    # mallopt returns 1 on success; every one is tried
+    results = [mallopt(option, value) for option, value in _KEEP_OPTIONS]
+    return all(results)
+
+
+_KEEP_OPTIONS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, KEEP_TOP_BYTES))

@@ -50,3 +50,59 @@ def test_real_trim_gives_freed_memory_back() -> None:
     after = process.memory_info().rss
     assert before - after > 100_000_000, (before, after)
     assert len(keep) == 50
+
+
+def test_keep_large_buffers_leaves_a_chosen_malloc_alone() -> None:
+    assert not heap.keep_large_buffers(environ={"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert not heap.keep_large_buffers(environ={"TASKYARD_KEEP_BUFFERS": "0"})
+    assert not heap.keep_large_buffers(environ={"TASKYARD_KEEP_BUFFERS": " no "})
+
+
+_LARGE_BLOCK_FROM_A_THREAD = """
+import ctypes, threading, taskyard
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+out = []
+def work():  # as libzmq's I/O thread does for a large message: allocate, free, allocate again
+    mapped = libc.mallinfo2().hblks
+    first = libc.malloc(100_000_000)
+    out.append(libc.mallinfo2().hblks - mapped)
+    libc.free(first)
+    second = libc.malloc(100_000_000)
+    out.append(first == second)
+    libc.free(second)
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+print(*out)
+"""
+
+
+def test_importing_taskyard_keeps_large_blocks_off_fresh_mappings() -> None:
+    import ctypes
+    import os
+    import subprocess
+    import sys
+
+    if heap._find_mallopt() is None or not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        assert not heap.keep_large_buffers(environ={})  # not glibc (or too old to tell): nothing is changed
+        return
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+
+    def run(**extra: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _LARGE_BLOCK_FROM_A_THREAD], env={**env, **extra}, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode().strip()
+
+    # 100 MB on a thread of its own comes from the heap (no mmap'd block), and the
+    # freed memory serves the next large block: it is not faulted in again
+    assert run() == "0 True"
+    # opted out: glibc's default, a fresh mapping each time
+    assert run(TASKYARD_KEEP_BUFFERS="0").startswith("1 ")
