@@ -29,7 +29,7 @@ from typing import Any
 
 import zmq
 
-from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
+from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for
 from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.heap import HeapTrimmer
@@ -482,7 +482,7 @@ class Client:
         if channel == "registration" or msg.msg_type in ("abort_reply", "clear_reply", "shutdown_reply"):
             self._finish(state, msg)
             return
-        update_metadata(state.metadata, msg.metadata)
+        state.report(msg.metadata)
         content = msg.content
         status = content.get("status")
         if status == "ok":

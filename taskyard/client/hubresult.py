@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for, update_metadata
+from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for
 from taskyard.error import TaskyardError
 from taskyard.protocol.serialize import deserialize_object
 
@@ -44,7 +44,7 @@ def _fetch(client: Client, states: dict[str, MessageState]) -> dict[str, Message
         client._finish(states[msg_id], error=TaskyardError(f"no such task on the hub: {msg_id!r}"))
     for msg_id, result in content.get("results", {}).items():
         state = states[msg_id]
-        update_metadata(state.metadata, result.get("metadata") or {})
+        state.report(result.get("metadata") or {})
         start, end = result["buffers"]
         _fill(client, state, result, buffers[start:end])
     return {m: states[m] for m in content.get("pending", [])}
