@@ -55,7 +55,7 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
         "rtt_n": 1000,
         "dag_nodes": 1000,
         "dag_edges": 4000,
-        "repeats": 3,
+        "repeats": 5,
         "metg_wall": 1.0,
         "startup_repeats": 3,
         "timeout": 120,

@@ -43,6 +43,12 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 _malloc_trim = _find_malloc_trim()
 
 
+#: Seconds of no work before the hub and the scheduler trim: a loop that wakes on a
+#: clock sees "nothing to read" between the hops of one transfer, and bursts a
+#: moment apart should reuse the memory of the one before.
+IDLE_BEFORE_TRIM = 1.0
+
+
 class HeapTrimmer:
     """Decides when to trim the heap; ``trim`` is called with no arguments."""
 
@@ -52,8 +58,13 @@ class HeapTrimmer:
         min_interval: float = 2.0,
         trim: Callable[[], object] | None = None,
         min_bytes: int = 256 << 20,
+        min_idle: float = 0.0,
     ) -> None:
         self.min_events = min_events
+        #: seconds without :meth:`busy` before a trim: a loop that wakes on a clock
+        #: (the hub's heartbeat) sees "nothing to read" between the hops of one transfer
+        self.min_idle = min_idle
+        self._busy_at = float("-inf")
         self.min_bytes = min_bytes
         self.min_interval = min_interval
         self._trim = trim if trim is not None else (lambda: _malloc_trim(0) if _malloc_trim else None)
@@ -70,9 +81,15 @@ class HeapTrimmer:
         for buffer in buffers:
             self.nbytes += frame_nbytes(buffer)
 
+    def busy(self, now: float) -> None:
+        """Work was done at ``now`` (what ``min_idle`` counts from)."""
+        self._busy_at = now
+
     def maybe_trim(self, now: float) -> bool:
         """Trim if enough work happened and enough time passed; call only while idle."""
         if self.events < self.min_events and self.nbytes < self.min_bytes:
+            return False
+        if now - self._busy_at < self.min_idle:
             return False
         if self._last_at is not None and now - self._last_at < self.min_interval:
             return False

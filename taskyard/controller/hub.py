@@ -35,7 +35,7 @@ from zmq.devices import monitored_queue
 from taskyard.controller.hub_state import HubState, TaskRecord
 from taskyard.controller.notes import SCHEDULER_NOTES, SIGNED_NOTES
 from taskyard.error import ProtocolError
-from taskyard.heap import HeapTrimmer
+from taskyard.heap import IDLE_BEFORE_TRIM, HeapTrimmer
 from taskyard.protocol import connection
 from taskyard.protocol.batch import is_batch, split_batch, unbatch
 from taskyard.protocol.session import Message, Session
@@ -80,7 +80,7 @@ class Controller:
         # The monitor feed carries copies of messages the engines and clients
         # check for replays themselves; the hub must not reject a copy.
         self.monitor_session = Session(config.key, config.signature_scheme, username="controller")
-        self.heap = HeapTrimmer()
+        self.heap = HeapTrimmer(min_idle=IDLE_BEFORE_TRIM)
         self.state = HubState(
             config.max_misses,
             config.max_records,
@@ -312,8 +312,10 @@ class Controller:
                 continue
             for sock, _ in events:
                 handlers[sock]()
-            if not events:
-                self.heap.maybe_trim(time.monotonic())  # a quiet moment after a burst
+            if any(sock is not self.hb_pong for sock, _ in events):  # heartbeats are not work
+                self.heap.busy(time.monotonic())
+            elif not events:
+                self.heap.maybe_trim(time.monotonic())  # quiet for a while after a burst
 
     # -- heartbeat --------------------------------------------------------
 

@@ -59,7 +59,7 @@ from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHu
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
 from taskyard.error import ProtocolError
-from taskyard.heap import HeapTrimmer
+from taskyard.heap import IDLE_BEFORE_TRIM, HeapTrimmer
 from taskyard.protocol import jsonutil
 from taskyard.protocol.batch import pack_batch, per_peer, unbatch
 from taskyard.protocol.session import DELIM, Message, Session
@@ -129,7 +129,7 @@ class TaskScheduler:
         self.hold_back = HoldBack()
         #: replies for clients not sent yet (they go out with the notes)
         self._replies: list[list[Any]] = []
-        self.heap = HeapTrimmer()
+        self.heap = HeapTrimmer(min_idle=IDLE_BEFORE_TRIM)
         #: requests received but not handled yet: [client_ident, DELIM, ...] each
         self._inbox: deque[list[Any]] = deque()
         #: sockets to ask again before sleeping (see socketio.Waiter)
@@ -207,8 +207,10 @@ class TaskScheduler:
                     self._recheck.add(self.engine_router)
             if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
-            if not self.requests:
-                self.heap.maybe_trim(time.monotonic())  # after a burst: give its memory back
+            if self.requests:
+                self.heap.busy(time.monotonic())
+            else:
+                self.heap.maybe_trim(time.monotonic())  # a second after a burst: give its memory back
             if self._recheck:
                 # Sent on, or not read to the end: ask these again before sleeping (see Waiter).
                 woken = [sock for sock in handlers if sock in self._recheck]

@@ -106,3 +106,13 @@ def test_importing_taskyard_keeps_large_blocks_off_fresh_mappings() -> None:
     assert run() == "0 True"
     # opted out: glibc's default, a fresh mapping each time
     assert run(TASKYARD_KEEP_BUFFERS="0").startswith("1 ")
+
+
+def test_no_trim_until_idle_long_enough() -> None:
+    calls: list[float] = []
+    trimmer = HeapTrimmer(min_events=1, min_interval=0.0, min_idle=1.0, trim=lambda: calls.append(1))
+    trimmer.count()
+    trimmer.busy(10.0)
+    # between two hops of one transfer the loop sees nothing to read: not idle yet
+    assert not trimmer.maybe_trim(10.3) and calls == []
+    assert trimmer.maybe_trim(11.0) and len(calls) == 1
