@@ -15,6 +15,7 @@ import concurrent.futures
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,36 @@ class MessageState:
         return listeners
 
 
+class _LeanCondition(threading.Condition):
+    """A ``threading.Condition`` that binds no methods of its lock per instance.
+
+    ``Condition.__init__`` stores five bound methods of its lock on the instance,
+    each an object the cyclic garbage collector tracks; with one Condition per
+    Future, a client with 10,000 tasks in flight carried 50,000 of them, and
+    the collector's passes over them took a fifth of a burst's time. This one
+    looks the lock's methods up when called; it behaves the same.
+    """
+
+    def __init__(self) -> None:  # noqa: D107 - see the class
+        self._lock = threading.RLock()
+        self._waiters: deque[Any] = deque()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def _release_save(self) -> Any:
+        return self._lock._release_save()  # type: ignore[attr-defined]
+
+    def _acquire_restore(self, state: Any) -> None:
+        self._lock._acquire_restore(state)  # type: ignore[attr-defined]
+
+    def _is_owned(self) -> bool:
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]
+
+
 class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
     """The pending result of one or more requests.
 
@@ -173,6 +204,7 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
         is_scalar: bool = False,
     ) -> None:
         super().__init__()
+        self._condition = _LeanCondition()  # fewer objects for the garbage collector (see there)
         self._client = client
         self._states = list(states)
         self._fname = fname

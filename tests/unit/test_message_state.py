@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import gc
+import threading
+import time
 from datetime import datetime, timezone
 
-from taskyard.client.asyncresult import MessageState
+import pytest
+
+from taskyard.client.asyncresult import AsyncResult, MessageState
+from taskyard.error import TimeoutError
 
 REPORT = {"engine_id": 3, "started": 1_700_000_000.0, "completed": 1_700_000_001.5, "status": "ok", "stdout": "hi\n"}
 
@@ -41,3 +48,42 @@ def test_a_second_report_goes_on_top_and_keeps_earlier_output() -> None:
     md = state.metadata
     assert md.status == "error" and md.engine_id == 4
     assert md.stdout == "hi\n"  # an empty stream in the later report does not erase the earlier one
+
+
+def _resolve_later(state: MessageState, value: object, delay: float) -> threading.Thread:
+    def finish() -> None:
+        time.sleep(delay)
+        for listener in state.finish(value):
+            listener(state)
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    return thread
+
+
+def test_a_result_wakes_whoever_waits_for_it() -> None:
+    states = [MessageState(f"m-{i}") for i in range(3)]
+    results = [AsyncResult(None, [s], "f", is_scalar=True) for s in states]
+    threads = [_resolve_later(s, i, 0.05 * (3 - i)) for i, s in enumerate(states)]
+    try:
+        assert results[0].get(timeout=5) == 0  # a blocked get() is woken
+        order = [r.result() for r in concurrent.futures.as_completed(results, timeout=5)]
+        assert sorted(order) == [0, 1, 2]
+        done, pending = concurrent.futures.wait(results, timeout=5)
+        assert len(done) == 3 and not pending
+    finally:
+        for thread in threads:
+            thread.join(5)
+    late = MessageState("m-late")
+    with pytest.raises(TimeoutError):
+        AsyncResult(None, [late], "f", is_scalar=True).get(timeout=0.05)
+
+
+def test_a_pending_result_keeps_few_objects_for_the_garbage_collector() -> None:
+    # Each task in flight keeps its AsyncResult and what hangs off it alive: the
+    # collector walks them all, so a burst of 10,000 tasks pays for every one.
+    gc.collect()
+    before = len(gc.get_objects())
+    kept = [AsyncResult(None, [MessageState(f"m-{i}")], "f", is_scalar=True) for i in range(1000)]
+    per_result = (len(gc.get_objects()) - before) / len(kept)
+    assert per_result <= 11, per_result  # threading.Condition alone would add five bound methods
