@@ -184,18 +184,13 @@ class Engine:
                     break
             if self.control in woken:
                 self._serve_control_nowait()
-            # Control is up to date here: read just now, or its descriptor has not fired
-            # since it was last read to the end (see Waiter). So the first request needs
-            # no look at it (one poll() and one getpid() per task less at hwm=1); every
-            # later one does, so that an abort reaches a queued request before it runs.
-            control_fresh = True
             for sock in request_sockets:
                 if sock not in woken:
                     continue
+                # Drain what is queued, reading control messages before each request
+                # so that an abort reaches a queued request before it runs.
                 while not self._stopping and readable(sock):
-                    if not control_fresh:
-                        self._serve_control_nowait()
-                    control_fresh = False
+                    self._serve_control_nowait()
                     if sock is self.task and self.reports_starts:
                         self._serve_started_batch()
                     else:
