@@ -262,6 +262,12 @@ def scale_table(scale: dict[str, Any]) -> list[str]:
         + ", ".join(f"{role} {fmt(mb)}" for role, mb in res.get("rss_mb_idle", {}).items()),
         "",
     ]
+    if res.get("rss_mb_after_idle"):
+        lines[-1:-1] = [
+            "",
+            "RSS MB by role after the last batch and 2.5 s idle: "
+            + ", ".join(f"{role} {fmt(mb)}" for role, mb in res["rss_mb_after_idle"].items()),
+        ]
     body = []
     for batch in res.get("batches", []):
         peak, after = batch["peak_rss_mb"], batch["rss_mb_after"]

@@ -6,7 +6,8 @@
    the throughput;
 3. keep going in batches of ``--tasks`` until ``--total`` (default 1,000,000)
    tasks have run, purging results between batches: RSS per role after each
-   batch shows whether the controller's memory stays bounded.
+   batch shows whether the controller's memory stays bounded; once more after
+   the last batch and 2.5 s of idleness, when the processes have given memory back.
 
 Slow (minutes) and memory-hungry (≈ 60 MB per engine): not part of the default run.
 """
@@ -25,6 +26,8 @@ import procstats
 from ipp_like import IppLikeSystem
 
 MARKER = "BENCH-JSON "
+#: Seconds idle after the last batch before RSS is read once more (trims wait for one second of idleness).
+IDLE_WAIT = 2.5
 
 
 class PeakRss:
@@ -90,6 +93,9 @@ def run(engines: int, tasks: int, total: int, timeout: float, pidfile: str | Non
                 }
             )
             print(f"  scale: {done} tasks, {n / wall:.0f} tasks/s", file=sys.stderr, flush=True)
+        # The controller, the scheduler and the client give memory back once idle for a second.
+        time.sleep(IDLE_WAIT)
+        out["rss_mb_after_idle"] = _rss_mb(system)
     finally:
         system.stop()
 

@@ -160,3 +160,13 @@ def test_ab_takes_medians_of_each_side_and_the_right_headline() -> None:
     assert summary["runs"] == 3 and summary["headline"] == 200.0 and summary["cpu_us_per_task"] == 250.0
     assert summary["by_role"] == {"client": 60.0, "engine": 80.0}, "a role missing from a run counts as 0 there"
     assert ab.headline({"median_ms": 0.6, "p99_ms": 0.9}) == 0.6
+
+
+def test_scale_table_shows_memory_after_idleness() -> None:
+    run = scale_run([300, 180])
+    for batch in run["results"]["batches"]:
+        batch.update({"tasks_per_s": 3000.0, "submit_s": 5.0, "peak_rss_mb": {"scheduler": 310.0}})
+    run["results"].update({"engines": 4, "start_s": 1.0, "rss_mb_after_idle": {"scheduler": 42.0}})
+    lines = report.scale_table(run)
+    assert any("after the last batch and 2.5 s idle: scheduler 42" in line for line in lines)
+    assert lines[-1].startswith("| 200,000 |")  # the batches' table follows
