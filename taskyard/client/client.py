@@ -100,7 +100,9 @@ class Client:
         self._spread_batches = "engine-batch" in self.features
         self.state_lock = threading.Lock()
         self._states: dict[str, MessageState] = {}
-        self._heap = HeapTrimmer()
+        #: Once idle for a second after any reply: ``import taskyard`` keeps freed
+        #: memory in the heap (see heap.keep_large_buffers), the user's own included.
+        self._heap = HeapTrimmer(min_events=1)
         self._engines: dict[int, str] = {}
         self._engines_changed = threading.Condition()
         self._outbox: deque[tuple[str, list[Any]]] = deque()

@@ -29,3 +29,12 @@ def test_an_engine_keeps_large_buffers_while_busy_and_gives_them_back_when_idle(
     assert rc[0].apply_sync(lambda a: int(a[::1000].sum()), array) == 200_000
     assert _rss(pid) - baseline > 150_000_000, "the buffer was given back at once: nothing to reuse"
     wait_for(lambda: _rss(pid) - baseline < 50_000_000, 10, "the idle engine to trim its heap")
+
+
+def test_the_client_gives_memory_back_once_idle_after_work(rc) -> None:  # type: ignore[no-untyped-def]
+    # import taskyard keeps freed memory in this process's heap (heap.keep_large_buffers),
+    # so the client trims once idle for a second after any reply, not only after big ones
+    rc.wait_for_engines(1, timeout=10, interactive=False)
+    trims = rc._heap.trims
+    assert rc[0].apply_sync(lambda: 1) == 1
+    wait_for(lambda: rc._heap.trims > trims, 10, "the idle client to trim its heap")
