@@ -8,7 +8,7 @@ arenas), so the resident size stays at the burst's high-water mark. Measured
 on the development machine: a client that had run 30,000 tasks held 630 MB
 resident, and 118 MB after ``malloc_trim(0)``. The controller and engines that
 taskyard starts also keep the memory of large messages on purpose
-(:data:`taskyard.cluster.launcher.MALLOC_TUNABLES`), so that the next large
+(:data:`KEEP_SETTINGS`), so that the next large
 message reuses it instead of faulting in fresh pages.
 
 :class:`HeapTrimmer` calls ``malloc_trim`` at most once per ``min_interval``
@@ -101,12 +101,23 @@ class HeapTrimmer:
         return True
 
 
-#: ``mallopt`` parameters (glibc's malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
 #: Free memory glibc may keep at the top of the heap: a few large messages' worth.
 KEEP_TOP_BYTES = 1 << 30
+#: The malloc settings that keep large messages' memory for the next one, as
+#: ``(tunable, mallopt option, value)``: the launcher hands them to the processes
+#: it starts as ``GLIBC_TUNABLES`` (:func:`glibc_tunables`), and
+#: :func:`keep_large_buffers` makes them at run time. ``mallopt`` options are
+#: glibc's malloc.h ``M_ARENA_MAX``, ``M_MMAP_MAX`` and ``M_TRIM_THRESHOLD``.
+KEEP_SETTINGS = (
+    ("glibc.malloc.arena_max", -8, 1),  # libzmq's I/O thread allocates in the main arena ...
+    ("glibc.malloc.mmap_max", -4, 0),  # ... from the heap, never from a fresh mmap ...
+    ("glibc.malloc.trim_threshold", -1, KEEP_TOP_BYTES),  # ... which free() does not shrink at once
+)
+
+
+def glibc_tunables() -> str:
+    """:data:`KEEP_SETTINGS` as a ``GLIBC_TUNABLES`` value."""
+    return ":".join(f"{name}={value}" for name, _, value in KEEP_SETTINGS)
 
 
 def _find_mallopt() -> Callable[[int, int], int] | None:
@@ -129,8 +140,8 @@ def keep_large_buffers(environ: Mapping[str, str] | None = None) -> bool:
     arena, such as that I/O thread) from a fresh ``mmap`` and unmaps it on
     ``free``: every large message is faulted in and zeroed anew. A client
     echoing 128 MB spent ~45 of its ~75 ms of CPU per echo so (``pyzmq``
-    alone, two processes). This does at run time what the launcher's
-    ``GLIBC_TUNABLES`` do for the processes it starts: threads that have not
+    alone, two processes). This makes :data:`KEEP_SETTINGS` at run time, as
+    the launcher's ``GLIBC_TUNABLES`` do for the processes it starts: threads that have not
     allocated yet (the I/O thread of a context made after this call) share the
     main arena, ``mmap`` is not used for malloc, and up to
     :data:`KEEP_TOP_BYTES` of freed memory stays at the heap's top. The
@@ -149,8 +160,5 @@ def keep_large_buffers(environ: Mapping[str, str] | None = None) -> bool:
     if mallopt is None:
         return False
     # mallopt returns 1 on success; every one is tried
-    results = [mallopt(option, value) for option, value in _KEEP_OPTIONS]
+    results = [mallopt(option, value) for _, option, value in KEEP_SETTINGS]
     return all(results)
-
-
-_KEEP_OPTIONS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, KEEP_TOP_BYTES))

@@ -23,6 +23,7 @@ from typing import Any
 import zmq
 
 from taskyard.error import ConfigError, ProtocolError, TimeoutError
+from taskyard.heap import glibc_tunables
 from taskyard.protocol import connection
 from taskyard.protocol.session import Session
 
@@ -30,20 +31,14 @@ log = logging.getLogger("taskyard.cluster")
 
 
 #: glibc malloc settings for the controller and engines (see :func:`child_env`)
-MALLOC_TUNABLES = ":".join(
-    (
-        "glibc.malloc.arena_max=1",  # libzmq's I/O thread allocates in the main arena ...
-        "glibc.malloc.mmap_max=0",  # ... from the heap, never from a fresh mmap ...
-        "glibc.malloc.trim_threshold=4294967296",  # ... which free() does not shrink at once
-    )
-)
+MALLOC_TUNABLES = glibc_tunables()
 
 
 def child_env() -> dict[str, str]:
     """The environment for the controller and engines this launcher starts.
 
     On Linux, glibc is told to keep the memory of large messages for reuse
-    (:data:`MALLOC_TUNABLES`) unless ``GLIBC_TUNABLES`` is set already. By
+    (:data:`taskyard.heap.KEEP_SETTINGS`) unless ``GLIBC_TUNABLES`` is set already. By
     default glibc serves a large allocation (from 128 KiB up, the bound rising
     to 32 MiB as the process frees such blocks, and always above 64 MiB on a
     thread such as libzmq's I/O thread, which allocates every received
