@@ -61,8 +61,7 @@ class HeapTrimmer:
         min_idle: float = 0.0,
     ) -> None:
         self.min_events = min_events
-        #: seconds without :meth:`busy` before a trim: a loop that wakes on a clock
-        #: (the hub's heartbeat) sees "nothing to read" between the hops of one transfer
+        #: seconds without :meth:`busy` before a trim (see IDLE_BEFORE_TRIM)
         self.min_idle = min_idle
         self._busy_at = float("-inf")
         self.min_bytes = min_bytes

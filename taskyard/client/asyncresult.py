@@ -121,14 +121,11 @@ class MessageState:
             # Published before what was reported is read: a report arriving meanwhile
             # (on the IO thread) either is read here or finds this dict and updates it.
             self._metadata = md
-            self._merge(md)
+            if self._reported is not None:
+                update_metadata(md, self._reported)
+            if self._received is not None:
+                md["received"] = _as_datetime(self._received)
         return md
-
-    def _merge(self, md: Metadata) -> None:
-        if self._reported is not None:
-            update_metadata(md, self._reported)
-        if self._received is not None:
-            md["received"] = _as_datetime(self._received)
 
     def report(self, reported: dict[str, Any]) -> None:
         """The metadata the engine sent with its reply (times as UNIX timestamps)."""

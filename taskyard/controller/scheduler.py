@@ -208,7 +208,7 @@ class TaskScheduler:
             if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
             if self.requests:
-                self.heap.busy(time.monotonic())
+                self.heap.busy(now)  # this round's clock is close enough for a 1 s rule
             else:
                 self.heap.maybe_trim(time.monotonic())  # a second after a burst: give its memory back
             if self._recheck:
