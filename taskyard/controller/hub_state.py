@@ -360,9 +360,15 @@ class HubState:
         if record is None or engine is None:
             self.count("assigned-unknown")
             return
-        record.engine_id = engine.engine_id
         if record.is_done:
+            record.engine_id = engine.engine_id
             return  # a start notice that arrived after the reply itself
+        previous = self.engines.get(record.engine_id) if record.engine_id is not None else None
+        if previous is not None and previous is not engine:
+            # Re-routed (the first engine raised UnmetDependency, or a retry): it is no longer there.
+            previous.outstanding.discard(msg_id)
+            previous.tasks.discard(msg_id)
+        record.engine_id = engine.engine_id
         engine.outstanding.add(msg_id)
         if is_task:
             engine.tasks.add(msg_id)

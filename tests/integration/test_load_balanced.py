@@ -318,6 +318,34 @@ def test_depend_routes_to_the_engine_whose_check_passes(rc: ty.Client) -> None:
     assert {ar.metadata.engine_id for ar in ars} == {1}
 
 
+def test_queue_status_forgets_tasks_an_engine_refused(rc: ty.Client) -> None:
+    # Each task is offered to engine 0 first at least once (it is idle), which
+    # refuses it with UnmetDependency; engine 1 runs them all.
+    engine1_pid = rc[1].apply_sync(os.getpid)
+
+    def is_process(pid: int) -> bool:
+        import os
+
+        return os.getpid() == pid
+
+    @ty.depend(is_process, engine1_pid)
+    def where() -> int:
+        return 1
+
+    lv = rc.load_balanced_view()
+    ars = [lv.apply_async(where) for _ in range(6)]
+    for ar in ars:
+        ar.get(TIMEOUT)
+    def all_seen() -> dict[Any, Any] | None:
+        status = rc.queue_status()
+        return status if status[1]["completed"] >= 7 else None
+
+    status = wait_for(all_seen, TIMEOUT, "the hub to see the replies")
+    assert status[0]["tasks"] == 0 and status[0]["queue"] == 0
+    assert status[1]["tasks"] == 0 and status[1]["queue"] == 0
+    assert status["unassigned"] == 0
+
+
 def test_depend_check_sees_the_engine_namespace(rc: ty.Client) -> None:
     rc[1]["taskyard_ok_here"] = True
 

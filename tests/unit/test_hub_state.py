@@ -205,6 +205,25 @@ def test_task_unassigned_then_assigned_then_done() -> None:
     assert hub.queue_status()[1] == {"queue": 0, "completed": 1, "tasks": 0}
 
 
+def test_a_rerouted_task_leaves_the_engine_that_refused_it() -> None:
+    # Engine 0 raises UnmetDependency; the scheduler sends the task to engine 1 instead.
+    hub = live_hub(2)
+    request(hub, "t1", "task", engine=None)
+    hub.assigned("t1", b"uuid-0", True)
+    hub.assigned("t1", b"uuid-1", True)
+    assert hub.queue_status() == {
+        0: {"queue": 0, "completed": 0, "tasks": 0},
+        1: {"queue": 0, "completed": 0, "tasks": 1},
+        "unassigned": 0,
+    }
+    reply(hub, "t1", engine=1)
+    assert hub.queue_status() == {
+        0: {"queue": 0, "completed": 0, "tasks": 0},
+        1: {"queue": 0, "completed": 1, "tasks": 0},
+        "unassigned": 0,
+    }
+
+
 def test_scheduler_failing_an_unassigned_task_clears_it() -> None:
     hub = live_hub(1)
     request(hub, "t1", "task", engine=None)
