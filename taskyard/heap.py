@@ -13,8 +13,15 @@ message reuses it instead of faulting in fresh pages.
 
 :class:`HeapTrimmer` calls ``malloc_trim`` at most once per ``min_interval``
 seconds, only after ``min_events`` units of work or ``min_bytes`` of message
-data since the last trim, and only when its owner says it is idle; where there
-is no glibc it does nothing.
+data since the last trim, and only once no work has been counted for
+``min_idle`` seconds; where there is no glibc it does nothing.
+
+Idleness is judged by the work counted (requests and replies handled, their
+bytes), not by the owner's wake-ups: a hub answers a scheduler's resync query
+every second and a scheduler wakes on its clock, and neither is work that
+would reuse a large message's memory. A trim after a large transfer is
+repeated :data:`FOLLOW_UPS` seconds later: a zero-copy send to a slow reader
+may still have held the last message's buffer when the first trim ran.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ _malloc_trim = _find_malloc_trim()
 #: clock sees "nothing to read" between the hops of one transfer, and bursts a
 #: moment apart should reuse the memory of the one before.
 IDLE_BEFORE_TRIM = 1.0
+#: Seconds after a trim that followed a large transfer at which it is repeated.
+FOLLOW_UPS = (2.0, 10.0)
 
 
 class HeapTrimmer:
@@ -71,6 +80,8 @@ class HeapTrimmer:
         self.nbytes = 0
         self.trims = 0
         self._last_at: float | None = None
+        self._seen = (0, 0)  # (events, nbytes) at the last look: a change is work
+        self._follow_ups: list[float] = []  # when to trim again, soonest last
 
     def count(self, n: int = 1) -> None:
         self.events += n
@@ -85,16 +96,26 @@ class HeapTrimmer:
         self._busy_at = now
 
     def maybe_trim(self, now: float) -> bool:
-        """Trim if enough work happened and enough time passed; call only while idle."""
-        if self.events < self.min_events and self.nbytes < self.min_bytes:
+        """Trim if enough work happened and enough time passed without any; call often."""
+        seen = (self.events, self.nbytes)
+        if seen != self._seen:  # work was counted since the last look
+            self._seen = seen
+            self._busy_at = max(self._busy_at, now)
+        is_follow_up = self.events < self.min_events and self.nbytes < self.min_bytes
+        if is_follow_up and (not self._follow_ups or now < self._follow_ups[-1]):
             return False
         if now - self._busy_at < self.min_idle:
             return False
         if self._last_at is not None and now - self._last_at < self.min_interval:
             return False
         self._trim()
+        if is_follow_up:
+            self._follow_ups.pop()
+        elif self.nbytes >= self.min_bytes:
+            self._follow_ups = [now + delay for delay in reversed(FOLLOW_UPS)]
         self.events = 0
         self.nbytes = 0
+        self._seen = (0, 0)
         self.trims += 1
         self._last_at = now
         return True

@@ -312,10 +312,9 @@ class Controller:
                 continue
             for sock, _ in events:
                 handlers[sock]()
-            if any(sock is not self.hb_pong for sock, _ in events):  # heartbeats are not work
-                self.heap.busy(time.monotonic())
-            elif not events:
-                self.heap.maybe_trim(time.monotonic())  # quiet for a while after a burst
+            if not events:
+                # quiet for a while after a burst (counted work, not queries or heartbeats)
+                self.heap.maybe_trim(time.monotonic())
 
     # -- heartbeat --------------------------------------------------------
 

@@ -207,10 +207,7 @@ class TaskScheduler:
                     self._recheck.add(self.engine_router)
             if self.hold_back.is_due(time.monotonic(), in_flight=bool(self.requests)):
                 self._flush_notes()
-            if self.requests:
-                self.heap.busy(now)  # this round's clock is close enough for a 1 s rule
-            else:
-                self.heap.maybe_trim(time.monotonic())  # a second after a burst: give its memory back
+            self.heap.maybe_trim(now)  # a second after the last request or reply: give the memory back
             if self._recheck:
                 # Sent on, or not read to the end: ask these again before sleeping (see Waiter).
                 woken = [sock for sock in handlers if sock in self._recheck]

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import children_of, wait_for
 
 
 def _rss(pid: int) -> int:
@@ -38,3 +38,31 @@ def test_the_client_gives_memory_back_once_idle_after_work(rc) -> None:  # type:
     trims = rc._heap.trims
     assert rc[0].apply_sync(lambda: 1) == 1
     wait_for(lambda: rc._heap.trims > trims, 10, "the idle client to trim its heap")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables and /proc are Linux's")
+def test_the_hub_and_the_scheduler_give_a_large_result_back(make_cluster, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Both relay (and the hub records) a large reply; the memory is kept for reuse
+    # while work goes on, and given back a few seconds after the last large message
+    # even though their loops keep waking for resyncs and heartbeats.
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    cluster = make_cluster(1)
+    rc = cluster.client()
+    rc.wait_for_engines(1, timeout=10, interactive=False)
+    (scheduler,) = children_of(cluster.controller_pid)
+    processes = {"hub": cluster.controller_pid, "scheduler": scheduler}
+    baseline = {name: _rss(pid) for name, pid in processes.items()}
+
+    def make() -> object:
+        import numpy
+
+        return numpy.ones(400_000_000, dtype=numpy.uint8)
+
+    result = rc.load_balanced_view().apply_async(make).get(30)
+    assert result.nbytes == 400_000_000
+    del result
+
+    def grown() -> dict[str, int]:
+        return {name: (_rss(pid) - baseline[name]) >> 20 for name, pid in processes.items()}
+
+    wait_for(lambda: max(grown().values()) < 100, 20, "the hub and the scheduler to give 400 MB back")

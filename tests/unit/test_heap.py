@@ -114,5 +114,51 @@ def test_no_trim_until_idle_long_enough() -> None:
     trimmer.count()
     trimmer.busy(10.0)
     # between two hops of one transfer the loop sees nothing to read: not idle yet
-    assert not trimmer.maybe_trim(10.3) and calls == []
+    assert not trimmer.maybe_trim(10.0) and not trimmer.maybe_trim(10.3) and calls == []
     assert trimmer.maybe_trim(11.0) and len(calls) == 1
+
+
+def test_counted_work_postpones_the_trim_without_being_told() -> None:
+    # A hub's loop wakes for queries and heartbeats too: only counted work is "busy".
+    calls: list[float] = []
+    trimmer = HeapTrimmer(min_events=1, min_interval=0.0, min_idle=1.0, trim=lambda: calls.append(1))
+    trimmer.count()
+    assert not trimmer.maybe_trim(10.0)  # the work was seen now
+    assert not trimmer.maybe_trim(10.6)  # a wake-up with no new work does not postpone ...
+    assert trimmer.maybe_trim(11.0) and len(calls) == 1  # ... so a second after the work, it trims
+    trimmer.count()
+    assert not trimmer.maybe_trim(11.5)
+    trimmer.count()
+    assert not trimmer.maybe_trim(12.3)  # more work: a second from this one
+    assert not trimmer.maybe_trim(13.2)
+    assert trimmer.maybe_trim(13.3) and len(calls) == 2
+
+
+def test_a_trim_after_a_large_transfer_is_repeated_later() -> None:
+    # the first trim may run while a zero-copy send still holds the last buffer
+    calls: list[float] = []
+    trimmer = HeapTrimmer(min_events=100, min_bytes=1000, min_interval=0.0, trim=lambda: calls.append(1))
+    trimmer.count_buffers([bytearray(2000)])
+    assert trimmer.maybe_trim(10.0) and len(calls) == 1
+    first, second = (10.0 + delay for delay in heap.FOLLOW_UPS)
+    assert not trimmer.maybe_trim(first - 0.1)
+    assert trimmer.maybe_trim(first) and len(calls) == 2
+    assert not trimmer.maybe_trim(second - 0.1)
+    assert trimmer.maybe_trim(second) and len(calls) == 3
+    assert not trimmer.maybe_trim(second + 100.0)  # and no more
+    # small work does not schedule follow-ups
+    trimmer.count(100)
+    assert trimmer.maybe_trim(200.0) and len(calls) == 4
+    assert not trimmer.maybe_trim(200.0 + max(heap.FOLLOW_UPS))
+
+
+def test_a_follow_up_waits_for_idleness_and_is_not_lost() -> None:
+    calls: list[float] = []
+    trimmer = HeapTrimmer(min_events=100, min_bytes=1000, min_interval=0.0, min_idle=1.0, trim=lambda: calls.append(1))
+    trimmer.count_buffers([bytearray(2000)])
+    trimmer.maybe_trim(0.0)
+    assert trimmer.maybe_trim(1.0) and len(calls) == 1
+    due = 1.0 + heap.FOLLOW_UPS[0]
+    trimmer.count()  # a little work just before the follow-up is due
+    assert not trimmer.maybe_trim(due)
+    assert trimmer.maybe_trim(due + 1.0) and len(calls) == 2
