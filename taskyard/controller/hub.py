@@ -38,6 +38,7 @@ from taskyard.error import ProtocolError
 from taskyard.heap import IDLE_BEFORE_TRIM, HeapTrimmer
 from taskyard.protocol import connection
 from taskyard.protocol.batch import is_batch, split_batch, unbatch
+from taskyard.protocol.catalog import RECORDED_REQUESTS, error_content, reply_type, request_of
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import drain
 
@@ -49,7 +50,6 @@ log = logging.getLogger("taskyard.controller")
 MONITOR_URL = "inproc://taskyard-monitor"
 
 #: Request types whose requests and replies the hub records.
-RECORDED_REQUESTS = frozenset({"apply_request", "execute_request"})
 
 
 @dataclass
@@ -417,7 +417,8 @@ class Controller:
             elif len(idents) >= 2:
                 self.state.request_seen(channel, idents[1], idents[0], msg.header, msg.metadata)
         elif direction == "out":
-            if not msg.msg_type.endswith("_reply") or msg.msg_type.startswith(("abort", "clear", "shutdown")):
+            answered = request_of(msg.msg_type)
+            if answered is None or not answered.is_recorded:
                 return
             if channel == "task":
                 engine_ident = str(msg.metadata.get("engine_uuid", "")).encode() or None
@@ -451,22 +452,23 @@ class Controller:
             if handler is None:
                 self.state.count("unknown-type")
                 log.warning("registration: unknown message type %r", msg.msg_type)
-                self._reply(msg, msg.msg_type.replace("_request", "") + "_reply", _error("unknown message type"))
+                self._reply(msg, _error(f"unknown message type {msg.msg_type!r}"))
                 continue
             try:
                 handler(msg)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("registration: bad %s: %s", msg.msg_type, exc)
-                self._reply(msg, msg.msg_type.replace("_request", "_reply"), _error(f"bad request: {exc}"))
+                self._reply(msg, _error(f"bad request: {exc}"))
 
     def _reply(
         self,
         msg: Message,
-        msg_type: str,
         content: dict[str, Any],
         buffers: list[Any] | None = None,
         digests: list[bytes | None] | None = None,
     ) -> None:
+        """Answer ``msg`` with the reply type the catalog gives for it."""
+        msg_type = reply_type(msg.msg_type)
         self.session.send_new(
             self.registration, msg_type, content, parent=msg, idents=msg.idents, buffers=buffers, digests=digests
         )
@@ -479,12 +481,11 @@ class Controller:
         try:
             engine = self.state.register(uuid, msg.content.get("info"))
         except ValueError as exc:
-            self._reply(msg, "registration_reply", _error(str(exc)))
+            self._reply(msg, _error(str(exc)))
             return
         log.info("engine %d registering (uuid %s)", engine.engine_id, uuid)
         self._reply(
             msg,
-            "registration_reply",
             {"status": "ok", "id": engine.engine_id, "hb_period": self.config.ping_period},
         )
         # An extra ping now, so the engine goes live without waiting a whole period.
@@ -505,15 +506,14 @@ class Controller:
         engine_id = int(msg.content["id"])
         engine = self.state.engines.get(engine_id)
         if engine is None or (msg.idents and msg.idents[0] != engine.ident):
-            self._reply(msg, "unregistration_reply", _error(f"no engine {engine_id} registered from here"))
+            self._reply(msg, _error(f"no engine {engine_id} registered from here"))
             return
         self._unregister(engine_id, "unregistered")
-        self._reply(msg, "unregistration_reply", {"status": "ok"})
+        self._reply(msg, {"status": "ok"})
 
     def _handle_connection_request(self, msg: Message) -> None:
         self._reply(
             msg,
-            "connection_reply",
             {"status": "ok", "engines": {str(k): v for k, v in self.state.live_engines().items()}},
         )
 
@@ -521,7 +521,7 @@ class Controller:
         targets = msg.content.get("targets")
         engine_ids = None if targets is None else [int(t) for t in targets]
         status = self.state.queue_status(engine_ids)
-        self._reply(msg, "queue_reply", {"status": "ok", "queue": {str(k): v for k, v in status.items()}})
+        self._reply(msg, {"status": "ok", "queue": {str(k): v for k, v in status.items()}})
 
     def _handle_result_request(self, msg: Message) -> None:
         msg_ids = [str(m) for m in msg.content["msg_ids"]]
@@ -544,7 +544,7 @@ class Controller:
                 digests.extend(record.result_digests or [None] * len(record.result_buffers))
         content = {"status": "ok", "results": results, "pending": pending, "missing": missing}
         # the digests were verified just now: re-signing need not hash the buffers again
-        self._reply(msg, "result_reply", content, buffers, digests)
+        self._reply(msg, content, buffers, digests)
 
     def _handle_status_request(self, msg: Message) -> None:
         """Which of these msg_ids are done, failed, pending or unknown (for schedulers and clients)."""
@@ -557,7 +557,7 @@ class Controller:
                 out[str(msg_id)] = {"status": "unknown"}
             else:
                 out[str(msg_id)] = {"status": record.status, "engine_id": record.engine_id}
-        self._reply(msg, "status_reply", {"status": "ok", "tasks": out})
+        self._reply(msg, {"status": "ok", "tasks": out})
 
     def _handle_purge_request(self, msg: Message) -> None:
         msg_ids = msg.content.get("msg_ids")
@@ -567,11 +567,11 @@ class Controller:
             record = self.state.records.get(str(msg_id))
             if record is not None and record.is_done:
                 self.state.records.drop(str(msg_id))
-        self._reply(msg, "purge_reply", {"status": "ok"})
+        self._reply(msg, {"status": "ok"})
 
     def _handle_shutdown_request(self, msg: Message) -> None:
         log.info("shutdown requested by a client")
-        self._reply(msg, "shutdown_reply", {"status": "ok"})
+        self._reply(msg, {"status": "ok"})
         self.stop()
 
     def _handle_stats_request(self, msg: Message) -> None:
@@ -586,7 +586,7 @@ class Controller:
             "records": len(self.state.records),
             "record_bytes": self.state.records.nbytes,
         }
-        self._reply(msg, "stats_reply", content)
+        self._reply(msg, content)
 
     # -- shutdown ---------------------------------------------------------
 
@@ -602,7 +602,7 @@ class Controller:
 
 
 def _error(evalue: str, ename: str = "ValueError") -> dict[str, Any]:
-    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": ""}
+    return error_content(ename, evalue, "hub")
 
 
 def _describe(record: TaskRecord, first_buffer: int) -> dict[str, Any]:

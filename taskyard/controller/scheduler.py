@@ -62,6 +62,7 @@ from taskyard.error import ProtocolError
 from taskyard.heap import IDLE_BEFORE_TRIM, HeapTrimmer
 from taskyard.protocol import jsonutil
 from taskyard.protocol.batch import pack_batch, per_peer, unbatch
+from taskyard.protocol.catalog import error_content, reply_type
 from taskyard.protocol.session import DELIM, Message, Session
 from taskyard.protocol.socketio import Waiter, compact, drain, send_frames
 
@@ -467,8 +468,8 @@ class TaskScheduler:
                 self._ask_hub("status_request", {"msg_ids": list(action.msg_ids)})
 
     def _fail(self, request: _Request, task_id: str, ename: str, evalue: str) -> None:
-        msg_type = str(request.header.get("msg_type", "apply_request")).replace("_request", "_reply")
-        content = {"status": "error", "ename": ename, "evalue": evalue, "traceback": "", "origin": "scheduler"}
+        msg_type = reply_type(str(request.header.get("msg_type", "apply_request")))
+        content = error_content(ename, evalue, "scheduler")
         metadata = {"status": "error", "engine_id": None, "engine_uuid": None, "dependencies_met": True}
         reply = self.session.msg(msg_type, content, parent=request.header, metadata=metadata)
         frames = self.session.serialize(reply, [request.client_ident])

@@ -20,11 +20,12 @@ from typing import Any
 
 from taskyard.controller.hub import Controller, ControllerConfig
 from taskyard.error import ConfigError
+from taskyard.protocol.catalog import TASK_FLAGS
 
 log = logging.getLogger("taskyard.controller")
 
 #: The load-balanced features the Python scheduler supports (clients check these).
-PYTHON_SCHEDULER_FEATURES = ["after", "follow", "timeout", "retries", "targets", "functional", "batch"]
+PYTHON_SCHEDULER_FEATURES = [*TASK_FLAGS, "functional", "batch"]
 
 
 @dataclass
