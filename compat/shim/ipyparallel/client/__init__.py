@@ -1,0 +1,3 @@
+"""``ipyparallel.client`` is ``taskyard.client``."""
+
+from taskyard.client import *  # noqa: F403

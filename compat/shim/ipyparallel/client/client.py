@@ -1,0 +1,8 @@
+"""``ipyparallel.client.client`` is ``taskyard.client.client``."""
+
+from taskyard.client.client import *  # noqa: F403
+import taskyard.client.client as _client
+
+for _name in dir(_client):
+    if not _name.startswith("__"):
+        globals()[_name] = getattr(_client, _name)

@@ -1,0 +1,8 @@
+"""``ipyparallel.client.view`` is ``taskyard.client.view``."""
+
+from taskyard.client.view import *  # noqa: F403
+import taskyard.client.view as _view
+
+for _name in dir(_view):
+    if not _name.startswith("__"):
+        globals()[_name] = getattr(_view, _name)
