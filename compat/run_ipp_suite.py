@@ -80,8 +80,10 @@ def summarize(junit: Path) -> tuple[dict[str, dict[str, int]], list[tuple[str, s
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
     failures: list[tuple[str, str]] = []
     for case in ET.parse(junit).getroot().iter("testcase"):
-        module = case.get("classname", "?").split(".")[2] if case.get("classname", "").count(".") >= 2 else "?"
-        name = f"{case.get('classname', '?').split('.', 2)[-1]}::{case.get('name')}"
+        classname = case.get("classname") or case.get("name") or "?"  # a module that failed to import has no class
+        parts = classname.split(".")
+        module = parts[2] if len(parts) >= 3 else classname
+        name = f"{'.'.join(parts[2:]) or classname}::{case.get('name')}" if case.get("classname") else module
         outcome = "passed"
         message = ""
         for child in case:
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--junitxml={junit}",
             "-o",
             "filterwarnings=",
+            "--continue-on-collection-errors",
             "--rootdir",
             str(workdir),
             str(tests),

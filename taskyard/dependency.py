@@ -1,8 +1,8 @@
 """Graph and functional dependencies for load-balanced tasks.
 
 Graph dependencies say *when* and *where* a task may run in terms of other
-tasks: a :class:`Dependency` is a set of msg_ids plus two switches, ``all`` and
-``success_only``. A task's ``after`` dependency holds it back until the set is
+tasks: a :class:`Dependency` is a set of msg_ids plus three switches: ``all``,
+and which outcomes count as done, ``success`` and ``failure``. A task's ``after`` dependency holds it back until the set is
 met; its ``follow`` dependency sends it to the engine where the set was met.
 The scheduler evaluates them (see :mod:`taskyard.controller.scheduler_state`);
 this module only defines the algebra and the wire form.
@@ -61,13 +61,19 @@ class Dependency(set[str]):
     all : bool, optional
         True (the default): met when *every* id is done. False: met when *any*
         one is done.
+    success : bool, optional
+        Whether an id that succeeded counts as done (default True).
+    failure : bool, optional
+        Whether an id that failed counts as done (default False). An id that
+        ended in a way that does not count can never count: with ``all`` one
+        such id makes the dependency unreachable, without ``all`` every id must.
     success_only : bool, optional
-        True (the default): only ids that succeeded count as done, and a failure
-        can make the dependency unreachable. False: failed ids count as done too.
+        The older spelling: True is ``success=True, failure=False``, False is
+        ``success=True, failure=True``. Given together with ``success`` or
+        ``failure``, those win.
 
-    When ``all`` or ``success_only`` is not given and ``dependencies`` is a
-    single Dependency (or its dict form), its switches are kept; otherwise they
-    default to True.
+    When a switch is not given and ``dependencies`` is a single Dependency (or
+    its dict form), its switches are kept; otherwise they take the defaults.
 
     Notes
     -----
@@ -80,32 +86,49 @@ class Dependency(set[str]):
     True
     >>> Dependency(["a", "b"]).unreachable(completed=set(), failed={"a"})
     True
+    >>> Dependency(["a"], success=False, failure=True).check(completed=set(), failed={"a"})
+    True
     """
 
     all: bool
-    success_only: bool
+    success: bool
+    failure: bool
 
     def __init__(
         self,
         dependencies: object = None,
         all: bool | None = None,  # noqa: A002 - ipyparallel's public name
+        success: bool | None = None,
+        failure: bool | None = None,
         success_only: bool | None = None,
     ) -> None:
-        inherited_all = True
-        inherited_success_only = True
+        inherited = (True, True, False)  # all, success, failure
         if isinstance(dependencies, Mapping):
-            inherited_all = bool(dependencies.get("all", True))
-            inherited_success_only = bool(dependencies.get("success_only", True))
+            inherited = _switches_of(dependencies)
             dependencies = dependencies.get("dependencies", [])
         elif isinstance(dependencies, Dependency):
-            inherited_all = dependencies.all
-            inherited_success_only = dependencies.success_only
+            inherited = (dependencies.all, dependencies.success, dependencies.failure)
         ids: list[str] = []
         if dependencies is not None:
             _collect_ids(dependencies, ids)
         super().__init__(ids)
-        self.all = inherited_all if all is None else bool(all)
-        self.success_only = inherited_success_only if success_only is None else bool(success_only)
+        self.all = inherited[0] if all is None else bool(all)
+        self.success, self.failure = inherited[1], inherited[2]
+        if success_only is not None:
+            self.success_only = bool(success_only)
+        if success is not None:
+            self.success = bool(success)
+        if failure is not None:
+            self.failure = bool(failure)
+
+    @property
+    def success_only(self) -> bool:
+        """True when only successes count (``success and not failure``)."""
+        return self.success and not self.failure
+
+    @success_only.setter
+    def success_only(self, value: bool) -> None:
+        self.success, self.failure = True, not value
 
     def check(self, completed: Container[str], failed: Container[str]) -> bool:
         """Whether the dependency is met.
@@ -120,15 +143,15 @@ class Dependency(set[str]):
         Returns
         -------
         bool
-            True if the ids done (succeeded, plus failed unless ``success_only``)
-            satisfy the dependency: all of them, or any one if ``all`` is False.
+            True if the ids done (succeeded if ``success``, failed if
+            ``failure``) satisfy the dependency: all of them, or any one if
+            ``all`` is False.
         """
         if not self:
             return True
-        count_failures = not self.success_only
 
         def is_done(msg_id: str) -> bool:
-            return msg_id in completed or (count_failures and msg_id in failed)
+            return (self.success and msg_id in completed) or (self.failure and msg_id in failed)
 
         if self.all:
             return all(is_done(msg_id) for msg_id in self)
@@ -140,22 +163,26 @@ class Dependency(set[str]):
         Parameters
         ----------
         completed : container of str
-            msg_ids that finished successfully (unused by the rule; accepted so
-            that :meth:`check` and this method take the same arguments).
+            msg_ids that finished successfully.
         failed : container of str
             msg_ids that finished with an error.
 
         Returns
         -------
         bool
-            True only under ``success_only``: if ``all`` and any id failed, or if
-            not ``all`` and every id failed.
+            True if too many ids ended in a way that does not count (failed
+            without ``failure``, succeeded without ``success``): any one of them
+            if ``all``, every one of them otherwise.
         """
-        if not self or not self.success_only:
+        if not self:
             return False
+
+        def is_lost(msg_id: str) -> bool:
+            return (not self.failure and msg_id in failed) or (not self.success and msg_id in completed)
+
         if self.all:
-            return any(msg_id in failed for msg_id in self)
-        return all(msg_id in failed for msg_id in self)
+            return any(is_lost(msg_id) for msg_id in self)
+        return all(is_lost(msg_id) for msg_id in self)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-able wire form, read back by :meth:`from_dict`.
@@ -163,10 +190,11 @@ class Dependency(set[str]):
         Returns
         -------
         dict
-            ``{"dependencies": [msg_id, ...], "all": bool, "success_only": bool}``,
-            with the ids sorted so that equal dependencies encode equally.
+            ``{"dependencies": [msg_id, ...], "all": bool, "success": bool,
+            "failure": bool}``, with the ids sorted so that equal dependencies
+            encode equally.
         """
-        return {"dependencies": sorted(self), "all": self.all, "success_only": self.success_only}
+        return {"dependencies": sorted(self), "all": self.all, "success": self.success, "failure": self.failure}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Dependency:
@@ -175,7 +203,8 @@ class Dependency(set[str]):
         Parameters
         ----------
         data : mapping
-            As :meth:`as_dict` returns; missing switches default to True.
+            As :meth:`as_dict` returns (or with the older ``success_only``);
+            missing switches take their defaults.
 
         Returns
         -------
@@ -189,20 +218,26 @@ class Dependency(set[str]):
         ids = data.get("dependencies", [])
         if not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids):
             raise TypeError(f"'dependencies' must be a list of msg_id strings, not {ids!r}")
-        switches: dict[str, bool] = {}
-        for key in ("all", "success_only"):
-            value = data.get(key, True)
-            if not isinstance(value, bool):
-                raise TypeError(f"{key!r} must be a bool, not {value!r}")
-            switches[key] = value
-        return cls(list(ids), all=switches["all"], success_only=switches["success_only"])
+        all_, success, failure = _switches_of(data)
+        return cls(list(ids), all=all_, success=success, failure=failure)
 
     def __repr__(self) -> str:
         ids = ", ".join(repr(i) for i in sorted(self))
-        return f"Dependency([{ids}], all={self.all}, success_only={self.success_only})"
+        return f"Dependency([{ids}], all={self.all}, success={self.success}, failure={self.failure})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (sorted(self), self.all, self.success_only))
+        return (type(self), (sorted(self), self.all, self.success, self.failure))
+
+
+def _switches_of(data: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+    """``(all, success, failure)`` of a wire form; TypeError if one is not a bool."""
+    for key in ("all", "success", "failure", "success_only"):
+        if key in data and not isinstance(data[key], bool):
+            raise TypeError(f"{key!r} must be a bool, not {data[key]!r}")
+    success, failure = True, False
+    if "success_only" in data:
+        failure = not data["success_only"]
+    return bool(data.get("all", True)), bool(data.get("success", success)), bool(data.get("failure", failure))
 
 
 def _describe(func: object) -> str:

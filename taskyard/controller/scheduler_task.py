@@ -43,19 +43,25 @@ class DependencyProgress:
 
     total: int
     all: bool
-    success_only: bool
+    #: which outcomes count as done (Dependency.success / .failure)
+    counts_success: bool = True
+    counts_failure: bool = False
     succeeded: int = 0
     failed: int = 0
 
     @classmethod
     def of(cls, dependency: Dependency) -> DependencyProgress:
-        return cls(len(dependency), dependency.all, dependency.success_only)
+        return cls(len(dependency), dependency.all, dependency.success, dependency.failure)
 
     def record(self, success: bool) -> None:
         if success:
             self.succeeded += 1
         else:
             self.failed += 1
+
+    def counts(self, success: bool) -> bool:
+        """Whether an id that ended so counts as done."""
+        return self.counts_success if success else self.counts_failure
 
     @property
     def unresolved(self) -> int:
@@ -64,18 +70,25 @@ class DependencyProgress:
     def is_met(self) -> bool:
         if self.total == 0:
             return True
-        done = self.succeeded if self.success_only else self.succeeded + self.failed
+        done = (self.succeeded if self.counts_success else 0) + (self.failed if self.counts_failure else 0)
         return done == self.total if self.all else done >= 1
 
+    def why_lost(self) -> str:
+        """What made it unreachable, in words."""
+        if not self.counts_success and self.succeeded:
+            return "succeeded where only failures count"
+        return "failed"
+
     def is_unreachable(self) -> bool:
-        if self.total == 0 or not self.success_only:
+        if self.total == 0:
             return False
-        return self.failed >= 1 if self.all else self.failed == self.total
+        lost = (0 if self.counts_success else self.succeeded) + (0 if self.counts_failure else self.failed)
+        return lost >= 1 if self.all else lost == self.total
 
 
 _NO_ENGINES: frozenset[int] = frozenset()
 _NO_DEPENDENCY = Dependency()
-_NO_PROGRESS = DependencyProgress(0, True, True)
+_NO_PROGRESS = DependencyProgress(0, True)
 
 
 @dataclass(slots=True, eq=False)
@@ -95,8 +108,8 @@ class ScheduledTask:
     # frozenset and are replaced, never mutated: most tasks never need either,
     # and 100,000 queued tasks should not carry 200,000 empty sets.
     blacklist: AbstractSet[int] = _NO_ENGINES
-    # Live engines where a relevant follow id ran (success, or any end when not
-    # success_only). With all=True more than one of them makes it impossible.
+    # Live engines where a relevant follow id ran (one whose outcome counts, see
+    # DependencyProgress.counts). With all=True more than one of them makes it impossible.
     follow_engines: AbstractSet[int] = _NO_ENGINES
     # all=True follow only: a relevant follow id ran nowhere or on a dead engine.
     follow_lost: bool = False
@@ -149,7 +162,7 @@ class ScheduledTask:
         if dep_id not in self.follow_ids:
             return None
         self.follow.record(success)
-        if not success and self.follow.success_only:
+        if not self.follow.counts(success):
             return None
         if engine_id is None or engine_id not in live:
             if self.follow.all:
@@ -174,11 +187,11 @@ class ScheduledTask:
     def verdict(self) -> tuple[Verdict, str]:
         """Whether the dependencies let the task run now, later, or never (and why not)."""
         if self.after.is_unreachable():
-            return Verdict.IMPOSSIBLE, "an 'after' dependency failed, so it can never be met"
+            return Verdict.IMPOSSIBLE, f"an 'after' dependency {self.after.why_lost()}, so it can never be met"
         follow_met = True
         if self.follow.total:
             if self.follow.is_unreachable():
-                return Verdict.IMPOSSIBLE, "a 'follow' dependency failed, so it can never be met"
+                return Verdict.IMPOSSIBLE, f"a 'follow' dependency {self.follow.why_lost()}, so it can never be met"
             if self.follow.all:
                 if self.follow_lost:
                     return Verdict.IMPOSSIBLE, "a 'follow' dependency ran on an engine that is gone"

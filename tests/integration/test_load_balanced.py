@@ -504,3 +504,16 @@ def test_engine_killed_mid_task_is_retried(make_cluster: Callable[..., ClusterHa
     started = time.monotonic()
     assert lv.apply_async(getpid_after, 0).get(TIMEOUT) == survivor
     assert time.monotonic() - started < TIMEOUT
+
+
+def test_a_failure_only_dependency_runs_a_fallback_and_skips_on_success(rc: ty.Client) -> None:
+    lv = rc.load_balanced_view()
+    broken = lv.apply_async(lambda: 1 / 0)
+    fine = lv.apply_async(lambda: "fine")
+    with lv.temp_flags(after=ty.Dependency([broken], success=False, failure=True)):
+        fallback = lv.apply_async(lambda: "fallback ran")
+    with lv.temp_flags(after=ty.Dependency([fine], success=False, failure=True)):
+        skipped = lv.apply_async(lambda: "should not run")
+    assert fallback.get(TIMEOUT) == "fallback ran"
+    with pytest.raises(ty.error.ImpossibleDependency, match="only failures count"):
+        skipped.get(TIMEOUT)

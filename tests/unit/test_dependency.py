@@ -124,7 +124,7 @@ def test_bad_types_are_rejected(bad: Any) -> None:
 def test_wire_form_round_trip() -> None:
     dep = Dependency(["b", "a"], all=False, success_only=False)
     wire = dep.as_dict()
-    assert wire == {"dependencies": ["a", "b"], "all": False, "success_only": False}
+    assert wire == {"dependencies": ["a", "b"], "all": False, "success": True, "failure": True}
     back = Dependency.from_dict(json.loads(json.dumps(wire)))
     assert back == dep
     assert (back.all, back.success_only) == (False, False)
@@ -144,6 +144,11 @@ def test_from_dict_defaults_and_errors() -> None:
         Dependency.from_dict({"dependencies": [], "all": "yes"})
     with pytest.raises(TypeError, match="success_only"):
         Dependency.from_dict({"dependencies": [], "success_only": 1})
+    with pytest.raises(TypeError, match="failure"):
+        Dependency.from_dict({"dependencies": [], "failure": None})
+    # the older wire form still reads
+    older = Dependency.from_dict({"dependencies": ["a"], "all": True, "success_only": False})
+    assert (older.success, older.failure) == (True, True)
 
 
 @pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads), (cloudpickle.dumps, pickle.loads)])
@@ -156,7 +161,47 @@ def test_dependency_pickles_with_switches(dumps: Any, loads: Any) -> None:
 
 
 def test_repr_names_switches() -> None:
-    assert repr(Dependency(["b", "a"], all=False)) == "Dependency(['a', 'b'], all=False, success_only=True)"
+    assert repr(Dependency(["b", "a"], all=False)) == "Dependency(['a', 'b'], all=False, success=True, failure=False)"
+
+
+# ipyparallel 9.2's switches: which outcomes count as done
+OUTCOMES = {"ok": ({"a"}, set()), "failed": (set(), {"a"}), "pending": (set(), set())}
+
+
+@pytest.mark.parametrize(
+    "success, failure, outcome, met, unreachable",
+    [
+        (True, False, "ok", True, False),
+        (True, False, "failed", False, True),
+        (True, True, "ok", True, False),
+        (True, True, "failed", True, False),
+        (False, True, "ok", False, True),
+        (False, True, "failed", True, False),
+        (False, False, "ok", False, True),
+        (False, False, "failed", False, True),
+        (False, True, "pending", False, False),
+    ],
+)
+def test_success_and_failure_switches(success: bool, failure: bool, outcome: str, met: bool, unreachable: bool) -> None:
+    completed, failed = OUTCOMES[outcome]
+    for all_ in (True, False):
+        dep = Dependency(["a"], all=all_, success=success, failure=failure)
+        assert dep.check(completed, failed) is met
+        assert dep.unreachable(completed, failed) is unreachable
+        back = Dependency.from_dict(dep.as_dict())
+        assert (back.success, back.failure) == (success, failure)
+
+
+def test_success_only_is_a_view_of_the_switches() -> None:
+    dep = Dependency(["a"], success_only=False)
+    assert (dep.success, dep.failure, dep.success_only) == (True, True, False)
+    dep.success_only = True
+    assert (dep.success, dep.failure) == (True, False)
+    assert Dependency(["a"], success=False, failure=True).success_only is False
+    # explicit switches win over the older spelling
+    assert Dependency(["a"], success_only=True, failure=True).failure is True
+    inherited = Dependency(Dependency(["a"], success=False, failure=True), all=False)
+    assert (inherited.all, inherited.success, inherited.failure) == (False, False, True)
 
 
 # ----------------------------------------------------- functional dependencies
