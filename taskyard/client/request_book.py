@@ -37,6 +37,7 @@ from taskyard.error import (
     ClientClosed,
     ControllerLost,
     EngineError,
+    ProtocolError,
     RemoteError,
     ResultDecodeError,
     error_from_content,
@@ -103,13 +104,15 @@ def stored_outcome(state: MessageState, result: dict[str, Any], buffers: list[An
 
 def decode_error(msg_id: str, exc: BaseException) -> ResultDecodeError:
     """The error for a result that arrived but cannot be decoded here, caused by ``exc``."""
+    # deserialize_object wraps what unpickling raised in a ProtocolError: name the original
+    root = exc.__cause__ if isinstance(exc, ProtocolError) and exc.__cause__ is not None else exc
     hint = ""
-    if isinstance(exc, (ImportError, AttributeError)):
+    if isinstance(root, (ImportError, AttributeError)):
         hint = " (is the module that defines the result's class importable in this process?)"
     error = ResultDecodeError(
-        f"the result of {msg_id} arrived but cannot be decoded: {type(exc).__name__}: {exc}{hint}"
+        f"the result of {msg_id} arrived but cannot be decoded: {type(root).__name__}: {root}{hint}"
     )
-    error.__cause__ = exc
+    error.__cause__ = root
     return error
 
 
