@@ -25,7 +25,10 @@ class Metadata(dict):  # type: ignore[type-arg]
 
     Keys: ``msg_id``, ``submitted``, ``started``, ``completed``, ``received``
     (datetimes, UTC), ``engine_id``, ``engine_uuid``, ``status``, ``stdout``,
-    ``stderr``, and whatever else the engine reported.
+    ``stderr``; ipyparallel's other keys (``after``, ``follow``, ``data``,
+    ``error``, ``execute_input``, ``execute_result``, ``label``, ``outputs``),
+    empty until filled (``error`` is the request's exception once it failed);
+    and whatever else the engine reported.
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -59,6 +62,15 @@ def make_metadata(msg_id: str, submitted: float | None = None) -> Metadata:
         status=None,
         stdout="",
         stderr="",
+        # the rest of ipyparallel's keys, so that code reading them finds them
+        after=[],
+        follow=[],
+        data={},
+        error=None,
+        execute_input=None,
+        execute_result=None,
+        label=None,
+        outputs=[],
     )
     return md
 
@@ -120,6 +132,7 @@ class MessageState:
                 update_metadata(md, self._reported)
             if self._received is not None:
                 md["received"] = _as_datetime(self._received)
+                md["error"] = self.error
         return md
 
     def report(self, reported: dict[str, Any]) -> None:
@@ -140,6 +153,7 @@ class MessageState:
         self._received = time.time()
         if self._metadata is not None:
             self._metadata["received"] = _as_datetime(self._received)
+            self._metadata["error"] = error
         self.is_done = True
         listeners, self.listeners = self.listeners, []
         return listeners
