@@ -31,7 +31,6 @@ import os
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,29 +39,21 @@ import zmq
 
 from taskyard.client.asyncresult import AsyncResult
 from taskyard.client.controller_watch import ControllerWatchState
+from taskyard.client.io_thread import ClientIO
 from taskyard.client.message_state import MessageState, SendTracker
 from taskyard.client.request_book import Outcome, RequestBookState
 from taskyard.dependency import _Required, dependent
 from taskyard.error import (
-    BufferChanged,
     ClientClosed,
     NoEnginesRegistered,
-    ProtocolError,
     TaskyardError,
     TimeoutError,
 )
-from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
-from taskyard.protocol.batch import batch_or_single, cut, unbatch
 from taskyard.protocol.serialize import pack_apply
 from taskyard.protocol.session import Message, Session
-from taskyard.protocol.socketio import drain, send_frames, send_frames_tracked
 
 log = logging.getLogger("taskyard.client")
-
-#: The most requests the IO thread packs into one batch for the task channel.
-MAX_BATCH = 256
-
 
 #: The channels the client sends on, in the order of ``Client._sockets``.
 CHANNELS = ("mux", "control", "task", "registration")
@@ -112,40 +103,20 @@ class Client:
         self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
         self.features: list[str] = list(info.get("features", []))
         self.task_scheme: str = str(info.get("task_scheme", ""))
-        #: whether the task channel takes several requests in one batch: the Python
-        #: scheduler unpacks a batch and balances each request; the pure queue
-        #: hands a batch whole to one engine, so a burst is spread in one batch per engine
-        self._batch_tasks = "batch" in self.features or "engine-batch" in self.features
-        self._spread_batches = "engine-batch" in self.features
         self.state_lock = threading.Lock()
         #: The pending requests (see the module's theory of operation); add() under state_lock.
         self._book = RequestBookState()
         self._watch = ControllerWatchState()
-        self._sockets: dict[str, zmq.Socket[Any]] = {}
-        #: Once idle for a second after any reply: ``import taskyard`` keeps freed
-        #: memory in the heap (see heap.keep_large_buffers), the user's own included.
-        self._heap = HeapTrimmer(min_events=1)
         self._engines: dict[int, str] = {}
         self._engines_changed = threading.Condition()
-        self._outbox: deque[tuple[str, list[Any], SendTracker | None]] = deque()
-        self._wake_pending = False
         self._closed = False
         self.context = zmq.Context()
-        self._wake_url = f"inproc://taskyard-client-wake-{id(self)}"
-        self._wake_lock = threading.Lock()
-        self._wake_in = self.context.socket(zmq.PAIR)
-        self._wake_in.bind(self._wake_url)
-        self._wake_out = self.context.socket(zmq.PAIR)
-        self._wake_out.connect(self._wake_url)
-        self._io = threading.Thread(target=self._io_loop, name="taskyard-client-io", daemon=True)
-        self._io_ready = threading.Event()
-        self._io_error: BaseException | None = None
-        self._io.start()
-        if not self._io_ready.wait(timeout):
-            raise TimeoutError("client IO thread did not start")
-        if self._io_error is not None:
+        #: The IO thread, which owns every socket (taskyard.client.io_thread).
+        self._io = ClientIO(self)
+        error = self._io.start(timeout)
+        if error is not None:
             self.close()
-            raise self._io_error
+            raise error
         try:
             reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
         except TimeoutError:
@@ -307,16 +278,7 @@ class Client:
     def _enqueue(self, channel: str, frames: list[Any], tracker: SendTracker | None = None) -> None:
         if self._closed:
             raise ClientClosed("the client is closed")
-        self._outbox.append((channel, frames, tracker))
-        if self._wake_pending:
-            return
-        # One wake-up per batch: the IO thread clears the flag before draining.
-        self._wake_pending = True
-        with self._wake_lock:
-            try:
-                self._wake_out.send(b"", zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+        self._io.enqueue(channel, frames, tracker)
 
     def send_request(
         self,
@@ -431,52 +393,7 @@ class Client:
             raise TaskyardError(f"{msg_type} failed: {reply.content.get('evalue')}")
         return reply  # type: ignore[no-any-return]
 
-    # -- the IO thread ----------------------------------------------------
-
-    def _io_loop(self) -> None:
-        try:
-            sockets = self._connect()
-        except BaseException as exc:  # noqa: BLE001 - handed to the constructor
-            self._io_error = exc
-            self._io_ready.set()
-            return
-        self._sockets = sockets
-        self._io_ready.set()
-        try:
-            self._serve(sockets)
-        except BaseException as exc:  # noqa: BLE001 - a dead IO thread must fail every waiter, not hang them
-            log.error("the client's IO thread died; every pending result fails", exc_info=True)
-            self._io_error = exc
-            self._end_everything(f"the client's IO thread died ({type(exc).__name__}: {exc}); make a new Client")
-        finally:
-            for sock in sockets.values():
-                sock.close(linger=0)
-            self._wake_in.close(linger=0)
-
-    def _serve(self, sockets: dict[str, zmq.Socket[Any]]) -> None:
-        poller = zmq.Poller()
-        for sock in sockets.values():
-            poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_in, zmq.POLLIN)
-        by_socket = {sock: name for name, sock in sockets.items()}
-        watch = self._watch
-        watch.heard(time.monotonic())
-        while not self._closed:
-            events = poller.poll(int(watch.next_tick_in() * 1000))
-            now = time.monotonic()
-            if not events:
-                self._heap.maybe_trim(now)  # idle for a second after a burst
-            for sock, _ in events:
-                if sock is self._wake_in:
-                    self._flush_outbox(sockets)
-                else:
-                    watch.heard(now)
-                    self._receive(by_socket[sock], sock)
-            verdict = watch.tick(now, len(self._book) > 0)
-            if verdict == "probe":
-                self.session.send(sockets["registration"], self.session.msg("ping_request"))
-            elif verdict == "lost":
-                self._controller_lost(f"the controller sent nothing for {watch.timeout:g} s (controller_timeout)")
+    # -- ending requests (on the IO thread, or closing) ---------------------
 
     def _book_event(self, event: Callable[[], list[Outcome]]) -> list[Outcome]:
         with self.state_lock:
@@ -495,113 +412,7 @@ class Client:
     def _end_everything(self, reason: str) -> None:
         """Close the book: every pending request and every unsent tracked request fails."""
         self._end_requests(self._book_event(lambda: self._book.close(reason)))
-        while self._outbox:
-            try:
-                _, _, tracker = self._outbox.popleft()
-            except IndexError:
-                break
-            if tracker is not None:
-                tracker.handed_over([], ClientClosed(reason))
-
-    def _connect(self) -> dict[str, zmq.Socket[Any]]:
-        info = self.connection_info
-        sockets: dict[str, zmq.Socket[Any]] = {}
-        for name in ("mux", "control", "task", "registration"):
-            if name not in info:
-                continue
-            sock = self.context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            # libzmq's own identities are a counter anyone can guess; nobody should be
-            # able to address our replies from the engine side of a queue.
-            sock.setsockopt(zmq.IDENTITY, b"client-" + os.urandom(12))
-            sock.connect(connection.url(info, name))
-            sockets[name] = sock
-        for name in ("iopub", "notification"):
-            sock = self.context.socket(zmq.SUB)
-            sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(connection.url(info, name))
-            sockets[name] = sock
-        return sockets
-
-    def _flush_outbox(self, sockets: dict[str, zmq.Socket[Any]]) -> None:
-        while True:
-            try:
-                self._wake_in.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-        self._wake_pending = False
-        tasks: list[list[Any]] = []
-        while self._outbox:
-            channel, frames, tracker = self._outbox.popleft()
-            if tracker is not None:
-                if tasks:  # keep the order
-                    self._send_tasks(sockets["task"], tasks)
-                    tasks = []
-                tracker.handed_over(send_frames_tracked(sockets[channel], frames))
-            elif channel == "task" and self._batch_tasks:
-                tasks.append(frames)
-                if len(tasks) == MAX_BATCH:
-                    self._send_tasks(sockets["task"], tasks)
-                    tasks = []
-            else:
-                send_frames(sockets[channel], frames)
-        if tasks:
-            self._send_tasks(sockets["task"], tasks)
-
-    def _send_tasks(self, sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
-        if self._spread_batches:
-            # The queue deals messages to the engines in turn: as many batches as engines
-            # give each engine the share it would have had one request at a time.
-            for part in cut(requests, len(self._engines)):
-                send_frames(sock, batch_or_single(part))
-        else:
-            send_frames(sock, batch_or_single(requests))
-
-    def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
-        for frames in drain(sock, 1000):
-            # on the task channel, replies held back for us may come as a batch: each is checked as if alone
-            replies = unbatch(frames) if channel == "task" else [frames]
-            if replies is None:
-                log.warning("dropped a malformed batch of replies on %s", channel)
-                continue
-            for reply in replies:
-                self._receive_one(channel, reply)
-
-    def _receive_one(self, channel: str, frames: list[Any]) -> None:
-        try:
-            # Published messages are not replay-checked: every client sees the same ones.
-            msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
-        except BufferChanged as exc:
-            # authentic headers, a changed buffer: the request it answers ends with the error
-            if channel not in ("iopub", "notification"):
-                outcome = self._book.on_broken_reply(exc.message, BufferChanged(str(exc)))
-                if outcome is not None:
-                    self._finish(*outcome)
-                    return
-            log.warning("dropped a message on %s: %s", channel, exc)
-            return
-        except ProtocolError as exc:
-            log.warning("dropped a bad message on %s: %s", channel, exc)
-            return
-        try:
-            if channel == "iopub":
-                self._on_iopub(msg)
-            elif channel == "notification":
-                self._on_notification(msg)
-            else:
-                self._on_reply(channel, msg)
-        except (KeyError, TypeError, ValueError, ProtocolError) as exc:
-            log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
-
-    def _on_reply(self, channel: str, msg: Message) -> None:
-        self._heap.count()
-        self._heap.count_buffers(msg.buffers)
-        outcome = self._book.on_reply(channel, msg)  # one dict.pop: no lock (see request_book)
-        if outcome is None:
-            log.debug("reply to an unknown request %s on %s", msg.parent_id, channel)
-            return
-        self._finish(*outcome)
+        self._io.fail_unsent(ClientClosed(reason))
 
     def _finish(self, state: MessageState, value: Any = None, error: BaseException | None = None) -> None:
         with self.state_lock:
@@ -783,14 +594,9 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        with self._wake_lock:
-            try:
-                self._wake_out.send(b"", zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
-        self._io.join(5)
+        self._io.stop(5)
         self._end_everything("the client was closed")
-        self._wake_out.close(linger=0)
+        self._io.close()
         self.context.term()
 
     def __enter__(self) -> Client:

@@ -148,18 +148,18 @@ def test_a_socket_broken_under_the_io_thread_fails_every_waiter(cluster: Any) ->
     rc.wait_for_engines(2, timeout=10, interactive=False)
     pending = rc[0].apply_async(time.sleep, 30)
     wait_for(lambda: rc.queue_status()[0]["queue"] == 1, 10, "the task to reach its engine")
-    flush = rc._flush_outbox
+    flush = rc._io._flush_outbox
 
     def break_the_socket_then_flush(sockets: dict[str, zmq.Socket[Any]]) -> None:
         sockets["mux"].close(linger=0)  # on the IO thread itself: a socket gone under it
         flush(sockets)
 
-    rc._flush_outbox = break_the_socket_then_flush  # type: ignore[method-assign]
+    rc._io._flush_outbox = break_the_socket_then_flush  # type: ignore[method-assign]
     second = rc[1].apply_async(time.sleep, 0)
     for ar in (pending, second):
         with pytest.raises(ClientClosed, match="IO thread died"):
             ar.get(10)
-    assert not rc._io.is_alive()
+    assert not rc._io.thread.is_alive()
     with pytest.raises(ClientClosed):
         rc[1].apply_async(time.sleep, 0)
 
@@ -173,7 +173,7 @@ def test_a_bug_in_reply_handling_fails_every_waiter(cluster: Any) -> None:
     def broken(*_: Any) -> None:
         raise RuntimeError("a bug in the IO thread")
 
-    rc._receive = broken  # type: ignore[method-assign]
+    rc._io._receive = broken  # type: ignore[method-assign]
     for ar in (quick, slow):
         with pytest.raises(ClientClosed, match="RuntimeError: a bug in the IO thread"):
             ar.get(10)
