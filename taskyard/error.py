@@ -283,5 +283,17 @@ class BufferChanged(ProtocolError):
     message: Any = None
 
 
-_BY_NAME.update({cls.__name__: cls for cls in (ClientClosed, ControllerLost, ResultDecodeError, BufferChanged)})
-__all__ += ["ClientClosed", "ControllerLost", "ResultDecodeError", "BufferChanged"]
+class MessageTooLarge(ProtocolError):
+    """Raised by :meth:`Session.deserialize` (when asked, with ``answer_oversized=True``) for an
+    authentic message with a header frame over ``MAX_JSON_FRAME`` bytes; ``message`` holds its
+    header and parent header. The client then fails the request it answers with a
+    :class:`ResultDecodeError` instead of dropping the reply; other receivers drop it."""
+
+    #: The message's header and parent header only (set by the receiving Session).
+    message: Any = None
+
+
+_BY_NAME.update(
+    {cls.__name__: cls for cls in (ClientClosed, ControllerLost, ResultDecodeError, BufferChanged, MessageTooLarge)}
+)
+__all__ += ["ClientClosed", "ControllerLost", "ResultDecodeError", "BufferChanged", "MessageTooLarge"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from taskyard.client.message_state import SendTracker
-from taskyard.error import BufferChanged, ProtocolError, TimeoutError
+from taskyard.error import BufferChanged, MessageTooLarge, ProtocolError, ResultDecodeError, TimeoutError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection
 from taskyard.protocol.batch import batch_or_single, cut, unbatch
@@ -235,9 +235,18 @@ class ClientIO:
                 self._receive_one(channel, reply)
 
     def _receive_one(self, channel: str, frames: list[Any]) -> None:
+        published = channel in ("iopub", "notification")
         try:
             # Published messages are not replay-checked: every client sees the same ones.
-            msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
+            msg = self.session.deserialize(frames, check_replay=not published, answer_oversized=not published)
+        except MessageTooLarge as exc:
+            # authentic, but too large to read: the request it answers ends, saying so
+            outcome = self.client._book.on_broken_reply(exc.message, ResultDecodeError(str(exc)))
+            if outcome is not None:
+                self.client._finish(*outcome)
+            else:
+                log.warning("dropped a message on %s: %s", channel, exc)
+            return
         except BufferChanged as exc:
             # authentic headers, a changed buffer: the request it answers ends with the error
             if channel not in ("iopub", "notification"):

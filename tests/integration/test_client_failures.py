@@ -229,3 +229,23 @@ def test_track_tells_when_an_array_may_be_changed(rc: ty.Client) -> None:
         with view.temp_flags(track=False):
             untracked = view.apply_async(_total, np.ones(10))
         assert untracked.get(10) == 10.0 and untracked.sent
+
+
+# -- a reply too large to read ---------------------------------------------------------------------
+
+
+@ty.interactive
+def _print_a_lot() -> str:
+    print("x" * 6_000_000)  # one print: more output than a reply's header frame may carry
+    return "done"
+
+
+def test_a_reply_too_large_to_read_still_ends_its_request(rc: ty.Client) -> None:
+    ar = rc[0].apply_async(_print_a_lot)
+    try:
+        value = ar.get(30)  # the engine may cap the output; then the reply is an ordinary one
+    except ResultDecodeError as exc:
+        assert "over the" in str(exc) and "byte limit" in str(exc)
+    else:
+        assert value == "done"
+    assert rc[0].apply_async(lambda: 1).get(10) == 1

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from taskyard.error import BufferChanged, ProtocolError
+from taskyard.error import BufferChanged, MessageTooLarge, ProtocolError
 from taskyard.protocol.session import DELIM, DIGEST_THRESHOLD, MAX_JSON_FRAME, Message, Session, buffer_digest
 
 KEY = b"secret-key"
@@ -460,6 +460,25 @@ def test_oversized_json_frame(index: int) -> None:
     with pytest.raises(ProtocolError, match="oversized"):
         receiver.deserialize(resign(sender, parts))
     assert receiver.rejected == {"oversized": 1}
+
+
+def test_an_authentic_oversized_reply_can_be_answered() -> None:
+    """A reply with huge metadata: a client can still tell which request it answers."""
+    sender, receiver = pair()
+    reply = sender.msg("apply_reply", {"status": "ok"}, parent={"msg_id": "req-1"})
+    reply.metadata = {"stdout": "x" * (MAX_JSON_FRAME + 1)}
+    frames = sender.serialize(reply, [b"peer"])
+    with pytest.raises(ProtocolError, match="oversized"):
+        pair()[1].deserialize(frames)  # by default: rejected unread, as before
+    with pytest.raises(MessageTooLarge, match="over the 4194304-byte limit") as info:
+        receiver.deserialize(frames, answer_oversized=True)
+    assert info.value.message.parent_id == "req-1" and info.value.message.idents == [b"peer"]
+    with pytest.raises(ProtocolError, match="replay"):
+        receiver.deserialize(frames, answer_oversized=True)
+    forged = [*frames[:3], frames[3], frames[4], frames[5][:-3] + b'y"}', frames[6]]
+    with pytest.raises(ProtocolError, match="oversized") as info:
+        pair()[1].deserialize(forged, answer_oversized=True)
+    assert not isinstance(info.value, MessageTooLarge)
 
 
 def test_big_buffers_are_not_oversized() -> None:
