@@ -357,21 +357,23 @@ class Client:
         follow: Any = None,
         timeout: float | None = None,
         retries: int = 0,
+        track: bool = False,
     ) -> Any:
         """Call ``f(*args, **kwargs)`` remotely.
 
         With ``targets=None`` the task is load-balanced (and may carry ``after``,
         ``follow``, ``timeout`` and ``retries``); otherwise it runs on each of
-        ``targets``. Returns an AsyncResult, or the result if ``block``.
+        ``targets``. ``track=True`` tracks the send (``ar.wait_for_send()``).
+        Returns an AsyncResult, or the result if ``block``.
         """
         if targets is None:
             view: Any = self.load_balanced_view()
-            flags = {"after": after, "follow": follow, "timeout": timeout, "retries": retries}
+            flags = {"after": after, "follow": follow, "timeout": timeout, "retries": retries, "track": track}
         else:
             if after is not None or follow is not None or timeout or retries:
                 raise ValueError("after/follow/timeout/retries apply to load-balanced tasks (targets=None)")
             view = self.direct_view(targets if not isinstance(targets, int) else targets)
-            flags = {}
+            flags = {"track": track}
         with view.temp_flags(**flags):
             ar = view.apply_async(f, *args, **(kwargs or {}))
         return ar.get() if block else ar

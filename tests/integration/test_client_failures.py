@@ -126,10 +126,10 @@ def test_a_killed_controller_fails_waiters_within_the_timeout(cluster: Any, rc: 
 
 
 def test_long_tasks_on_a_healthy_controller_outlive_the_timeout(rc: ty.Client) -> None:
-    rc.controller_timeout = 1.5
+    rc.controller_timeout = 2.5
     rc.probe_period = 0.3
-    ar = rc.load_balanced_view().apply_async(time.sleep, 4)
-    direct = rc[1].apply_async(time.sleep, 4)
+    ar = rc.load_balanced_view().apply_async(time.sleep, 5)
+    direct = rc[1].apply_async(time.sleep, 5)  # twice the timeout, in silence but for the probes' answers
     assert ar.get(20) is None and direct.get(20) is None
 
 
@@ -232,6 +232,10 @@ def test_track_tells_when_an_array_may_be_changed(rc: ty.Client) -> None:
         with view.temp_flags(track=False):
             untracked = view.apply_async(_total, np.ones(10))
         assert untracked.get(10) == 10.0 and untracked.sent
+    for targets in (None, 1):
+        ar = rc.apply(_total, (np.ones(8 * 1024 * 1024),), targets=targets, track=True)
+        ar.wait_for_send(10)
+        assert ar.sent and ar.get(30) in (float(8 * 1024 * 1024), [float(8 * 1024 * 1024)])
 
 
 # -- a reply too large to read ---------------------------------------------------------------------
