@@ -256,3 +256,18 @@ def test_a_reply_too_large_to_read_still_ends_its_request(rc: ty.Client) -> None
     else:
         assert value == "done"
     assert rc[0].apply_async(lambda: 1).get(10) == 1
+
+
+def test_with_the_pure_queue_the_engine_answers_a_changed_buffer(make_cluster: Any) -> None:
+    cluster = make_cluster(1, controller_args=("--scheme=pure",))
+    rc = cluster.client()
+    rc.wait_for_engines(1, timeout=10, interactive=False)
+    for _ in range(3):
+        array = np.zeros(8 * 1024 * 1024)
+        ar = rc.load_balanced_view().apply_async(_total, array)
+        array += 1.0
+        try:
+            assert ar.get(30) in (0.0, float(8 * 1024 * 1024))
+        except BufferChanged:
+            pass
+    assert rc.load_balanced_view().apply_async(lambda: 2).get(10) == 2
