@@ -243,3 +243,57 @@ def error_from_content(content: dict[str, Any], engine_info: dict[str, Any] | No
         error.engine_info = info  # which engine (if any) the failure concerns
         return error
     return RemoteError(ename, evalue, str(traceback), info)
+
+
+# -- the client's own failures (helper A, issue 12) ---------------------------------------------
+
+
+class ClientClosed(TaskyardError):
+    """Raised for every result still pending when :meth:`Client.close` was called, and by any
+    request sent on a closed client. Also raised for what is pending when the client's IO
+    thread died (a broken socket, a bug): the client is closed from then on; make a new one."""
+
+
+class ControllerLost(TaskyardError):
+    """Raised for every result still pending when the client lost its controller: it sent a
+    ``shutdown_notification``, or it answered nothing, not even a liveness probe, for
+    ``Client.controller_timeout`` seconds (killed, frozen, or the network is gone). The client
+    stays usable: requests sent later are watched the same way."""
+
+
+class ResultDecodeError(TaskyardError):
+    """Raised by ``AsyncResult.get()`` when a reply arrived but could not be decoded in this
+    process: a result class this process cannot import, a ``__reduce__`` that fails on load,
+    a corrupt buffer. The message names the cause; ``__cause__`` is the original exception
+    when there is one. The task itself ran (or failed) on its engine."""
+
+
+class BufferChanged(ProtocolError):
+    """Raised when a message's headers are authentic (their MAC holds over the headers and
+    the buffers' signed digests) but a large buffer no longer matches its digest: the sender
+    changed an array it passed to ``apply_async``/``push(block=False)`` after the call
+    returned and before the bytes left its process (large buffers are sent without a copy).
+
+    Raised by :meth:`Session.deserialize` in the receiver (the scheduler, an engine, the
+    client), which answers the request with this error instead of dropping it; the sender's
+    ``AsyncResult.get()`` then raises it. ``message`` holds the parsed message (receiver only).
+    """
+
+    #: The authentic message whose buffer changed (set by the receiving Session; not sent on).
+    message: Any = None
+
+
+class MessageTooLarge(ProtocolError):
+    """Raised by :meth:`Session.deserialize` (when asked, with ``answer_oversized=True``) for an
+    authentic message with a header frame over ``MAX_JSON_FRAME`` bytes; ``message`` holds its
+    header and parent header. The client then fails the request it answers with a
+    :class:`ResultDecodeError` instead of dropping the reply; other receivers drop it."""
+
+    #: The message's header and parent header only (set by the receiving Session).
+    message: Any = None
+
+
+_BY_NAME.update(
+    {cls.__name__: cls for cls in (ClientClosed, ControllerLost, ResultDecodeError, BufferChanged, MessageTooLarge)}
+)
+__all__ += ["ClientClosed", "ControllerLost", "ResultDecodeError", "BufferChanged", "MessageTooLarge"]

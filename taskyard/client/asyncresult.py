@@ -12,142 +12,29 @@ arrive; an AsyncResult watches its states and resolves when the last one is done
 from __future__ import annotations
 
 import concurrent.futures
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from taskyard.error import CompositeError, RemoteError, TaskyardError, TimeoutError
+from taskyard.client.message_state import (  # noqa: F401 - re-exported: older imports name this module
+    MessageState,
+    Metadata,
+    SendTracker,
+    make_metadata,
+    update_metadata,
+)
+from taskyard.client.request_book import remote_error_for  # noqa: F401 - re-exported, as above
+from taskyard.client.result_output import ResultOutputMixin
+from taskyard.error import CompositeError, TaskyardError, TimeoutError
 
 if TYPE_CHECKING:
     from taskyard.client.client import Client
 
-_TIME_KEYS = ("submitted", "started", "completed", "received")
-
-
-class Metadata(dict):  # type: ignore[type-arg]
-    """A dict of a request's metadata that also allows attribute access.
-
-    Keys: ``msg_id``, ``submitted``, ``started``, ``completed``, ``received``
-    (datetimes, UTC), ``engine_id``, ``engine_uuid``, ``status``, ``stdout``,
-    ``stderr``, and whatever else the engine reported.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def make_metadata(msg_id: str, submitted: float | None = None) -> Metadata:
-    md = Metadata(
-        msg_id=msg_id,
-        submitted=_as_datetime(submitted),
-        started=None,
-        completed=None,
-        received=None,
-        engine_id=None,
-        engine_uuid=None,
-        status=None,
-        stdout="",
-        stderr="",
-    )
-    return md
-
-
-def update_metadata(md: Metadata, reported: dict[str, Any]) -> None:
-    for key, value in reported.items():
-        if key in _TIME_KEYS:
-            if value is not None:
-                md[key] = _as_datetime(value)
-        elif key not in ("stdout", "stderr") or value:
-            md[key] = value
-
-
-class MessageState:
-    """What the client knows about one msg_id; filled by the IO thread.
-
-    Its :attr:`metadata` is built when first read: most requests' metadata is
-    never looked at, and turning three timestamps into datetimes cost a few µs
-    per task on the IO thread, which is what bounds a client's throughput.
-    """
-
-    __slots__ = (
-        "msg_id",
-        "_metadata",
-        "_submitted",
-        "_reported",
-        "_received",
-        "is_done",
-        "value",
-        "error",
-        "listeners",
-        "engine_id",
-    )
-
-    def __init__(self, msg_id: str, submitted: float | None = None, engine_id: int | None = None) -> None:
-        self.msg_id = msg_id
-        self._metadata: Metadata | None = None
-        self._submitted = submitted
-        self._reported: dict[str, Any] | None = None
-        self._received: float | None = None
-        self.is_done = False
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.listeners: list[Callable[[MessageState], None]] = []
-        self.engine_id = engine_id
-
-    @property
-    def metadata(self) -> Metadata:
-        md = self._metadata
-        if md is None:
-            md = make_metadata(self.msg_id, self._submitted)
-            # Published before what was reported is read: a report arriving meanwhile
-            # (on the IO thread) either is read here or finds this dict and updates it.
-            self._metadata = md
-            if self._reported is not None:
-                update_metadata(md, self._reported)
-            if self._received is not None:
-                md["received"] = _as_datetime(self._received)
-        return md
-
-    def report(self, reported: dict[str, Any]) -> None:
-        """The metadata the engine sent with its reply (times as UNIX timestamps)."""
-        if self._reported is not None:  # a second report (from the hub): on top of the first
-            update_metadata(self.metadata, reported)
-            return
-        self._reported = reported
-        if self._metadata is not None:
-            update_metadata(self._metadata, reported)
-
-    def finish(self, value: Any = None, error: BaseException | None = None) -> list[Callable[[MessageState], None]]:
-        """Record the outcome; returns the listeners for the caller to run (outside its lock)."""
-        if self.is_done:
-            return []
-        self.value = value
-        self.error = error
-        self._received = time.time()
-        if self._metadata is not None:
-            self._metadata["received"] = _as_datetime(self._received)
-        self.is_done = True
-        listeners, self.listeners = self.listeners, []
-        return listeners
+__all__ = ["AsyncResult", "AsyncMapResult", "Metadata", "MessageState", "SendTracker", "make_metadata"]
+__all__ += ["update_metadata", "remote_error_for"]
 
 
 class _LeanCondition(threading.Condition):
@@ -180,10 +67,21 @@ class _LeanCondition(threading.Condition):
         return bool(self._lock._is_owned())  # type: ignore[attr-defined]
 
 
-class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
+def _forever_if_negative(timeout: float | None) -> float | None:
+    """ipyparallel's convention: a negative timeout (``-1``) waits forever, like None."""
+    return None if timeout is None or timeout < 0 else timeout
+
+
+class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore[type-arg]
     """The pending result of one or more requests.
 
-    Parameters are internal; views and the client create these.
+    Parameters are internal; views and the client create these, except
+    ``return_exceptions``: when True, :meth:`get` returns the errors in place of
+    the results they stand for instead of raising (as ipyparallel's).
+
+    Metadata keys read as attributes and items: ``ar.started``, ``ar.completed``,
+    ``ar.submitted``, ``ar.received``, ``ar.engine_uuid``, ``ar.status``,
+    ``ar["stdout"]``, ...: one value for one request, a list for several.
 
     Examples
     --------
@@ -199,8 +97,10 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
         fname: str = "unknown",
         targets: Any = None,
         is_scalar: bool = False,
+        return_exceptions: bool = False,
     ) -> None:
         super().__init__()
+        self._return_exceptions = return_exceptions
         self._condition = _LeanCondition()  # fewer objects for the garbage collector (see there)
         self._client = client
         self._states = list(states)
@@ -267,8 +167,8 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
         return self.done()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds (forever if None); returns :meth:`ready`."""
-        concurrent.futures.wait([self], timeout=timeout)
+        """Wait up to ``timeout`` seconds (forever if None or negative); returns :meth:`ready`."""
+        concurrent.futures.wait([self], timeout=_forever_if_negative(timeout))
         return self.done()
 
     def successful(self) -> bool:
@@ -277,21 +177,37 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             raise AssertionError("not ready: call wait() first")
         return self.exception() is None
 
-    def get(self, timeout: float | None = None) -> Any:
-        """The result: raises the remote error, or :class:`~taskyard.error.TimeoutError`."""
+    def get(self, timeout: float | None = None, return_exceptions: bool | None = None) -> Any:
+        """The result: raises the remote error, or :class:`~taskyard.error.TimeoutError`.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None or negative (``-1``) waits forever.
+        return_exceptions : bool, optional
+            Return each failed request's error in place of its result instead of
+            raising (default: as this AsyncResult was made, normally False).
+        """
         try:
-            return self.result(timeout)
+            value = self.result(_forever_if_negative(timeout))
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"result not ready after {timeout} s: {self}") from None
+        except BaseException:
+            if return_exceptions if return_exceptions is not None else self._return_exceptions:
+                return self._collect_with_errors()
+            raise
+        return value
+
+    def _collect_with_errors(self) -> Any:
+        """The results with each failed request's error in its place."""
+        values = [s.error if s.error is not None else s.value for s in self._states]
+        return values[0] if self._is_scalar else values
 
     def get_dict(self, timeout: float | None = None) -> dict[int, Any]:
         """Results keyed by engine id (one request per engine)."""
         values = self.get(timeout)
         values = [values] if self._is_scalar else values
         return {md["engine_id"]: v for md, v in zip(self._metadata_list(), values, strict=True)}
-
-    def _metadata_list(self) -> list[Metadata]:
-        return [s.metadata for s in self._states]
 
     @property
     def stdout(self) -> str | list[str]:
@@ -353,27 +269,6 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
     def progress(self) -> int:
         """How many of the requests have finished."""
         return sum(1 for s in self._states if s.is_done)
-
-    def print_new_output(self, shown: dict[tuple[str, str], int], write: Callable[[str], None] | None = None) -> None:
-        """Print the engines' stdout/stderr that arrived since the last call.
-
-        ``shown`` remembers how much of each request's output was printed; pass
-        the same dict on every call. Lines are prefixed ``[stdout:<engine>]``.
-        """
-        for md in self._metadata_list():
-            for name in ("stdout", "stderr"):
-                text = md.get(name) or ""
-                key = (md["msg_id"], name)
-                start = shown.get(key, 0)
-                if len(text) <= start:
-                    continue
-                shown[key] = len(text)
-                new = text[start:].rstrip("\n")
-                line = f"[{name}:{md.get('engine_id')}] {new}"
-                if write is not None:
-                    write(line)
-                else:
-                    print(line, file=sys.stdout if name == "stdout" else sys.stderr)  # noqa: T201
 
     def wait_interactive(
         self, interval: float = 0.1, timeout: float = -1, return_when: str = "ALL_COMPLETED", stream: bool = True
@@ -438,14 +333,6 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
             f"<div><b>{html.escape(type(self).__name__)}({html.escape(self._fname)})</b>: {html.escape(status)}</div>"
         )
 
-    def display_outputs(self) -> None:
-        """Print each engine's captured stdout/stderr."""
-        for md in self._metadata_list():
-            for name in ("stdout", "stderr"):
-                text = md.get(name)
-                if text:
-                    print(f"[{name}:{md.get('engine_id')}] {text}", end="" if text.endswith("\n") else "\n")  # noqa: T201
-
     def __len__(self) -> int:
         return len(self._states)
 
@@ -465,6 +352,7 @@ class AsyncResult(concurrent.futures.Future):  # type: ignore[type-arg]
 
 
 def _wait_state(ar: AsyncResult, state: MessageState, timeout: float | None = None) -> Any:
+    """``state``'s value once it is done; its error raised, or returned if ``ar`` returns exceptions."""
     if not state.is_done:
         event = threading.Event()
         lock = ar._client.state_lock if ar._client is not None else threading.Lock()
@@ -473,9 +361,11 @@ def _wait_state(ar: AsyncResult, state: MessageState, timeout: float | None = No
                 state.listeners.append(lambda _s: event.set())
             else:
                 event.set()
-        if not event.wait(timeout):
+        if not event.wait(_forever_if_negative(timeout)):
             raise TimeoutError(f"result {state.msg_id} not ready after {timeout} s")
     if state.error is not None:
+        if ar._return_exceptions:
+            return state.error
         raise state.error
     return state.value
 
@@ -483,13 +373,25 @@ def _wait_state(ar: AsyncResult, state: MessageState, timeout: float | None = No
 class AsyncMapResult(AsyncResult):
     """The pending result of a ``map``: each request returns a chunk (a list);
     the result is their concatenation, and iterating yields single items, in
-    order (``ordered=True``) or as chunks complete."""
+    order (``ordered=True``) or as chunks complete.
+
+    With ``return_exceptions=True`` a failed chunk gives its error in place of
+    each of its items (``chunk_sizes``, one per request, says how many; one
+    if not given), in ``get()`` and in iteration, instead of raising.
+    """
 
     def __init__(
-        self, client: Client | None, states: Sequence[MessageState], fname: str = "map", ordered: bool = True
+        self,
+        client: Client | None,
+        states: Sequence[MessageState],
+        fname: str = "map",
+        ordered: bool = True,
+        return_exceptions: bool = False,
+        chunk_sizes: Sequence[int] | None = None,
     ) -> None:
         self._ordered = ordered
-        super().__init__(client, states, fname)
+        self._chunk_sizes = list(chunk_sizes) if chunk_sizes is not None else None
+        super().__init__(client, states, fname, return_exceptions=return_exceptions)
 
     def _collect(self) -> Any:
         out: list[Any] = []
@@ -497,21 +399,37 @@ class AsyncMapResult(AsyncResult):
             out.extend(state.value)
         return out
 
+    def _chunk_of(self, index: int, state: MessageState) -> list[Any]:
+        if state.error is None:
+            return list(state.value)
+        size = self._chunk_sizes[index] if self._chunk_sizes is not None else 1
+        return [state.error] * size
+
+    def _collect_with_errors(self) -> Any:
+        out: list[Any] = []
+        for index, state in enumerate(self._states):
+            out.extend(self._chunk_of(index, state))
+        return out
+
     def __iter__(self) -> Iterator[Any]:
         if self._ordered:
-            for state in self._states:
-                yield from _wait_state(self, state)
+            for index, state in enumerate(self._states):
+                _wait_state(self, state)
+                yield from self._items(index, state)
             return
-        futures: dict[concurrent.futures.Future[Any], MessageState] = {}
-        for state in self._states:
+        futures: dict[concurrent.futures.Future[Any], tuple[int, MessageState]] = {}
+        for index, state in enumerate(self._states):
             fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-            futures[fut] = state
+            futures[fut] = (index, state)
             _notify_future(self, state, fut)
         for fut in concurrent.futures.as_completed(futures):
-            state = futures[fut]
-            if state.error is not None:
-                raise state.error
-            yield from state.value
+            index, state = futures[fut]
+            yield from self._items(index, state)
+
+    def _items(self, index: int, state: MessageState) -> list[Any]:
+        if state.error is not None and not self._return_exceptions:
+            raise state.error
+        return self._chunk_of(index, state)
 
 
 def _notify_future(ar: AsyncResult, state: MessageState, fut: concurrent.futures.Future[Any]) -> None:
@@ -521,13 +439,3 @@ def _notify_future(ar: AsyncResult, state: MessageState, fut: concurrent.futures
             state.listeners.append(lambda _s: fut.set_result(None))
             return
     fut.set_result(None)
-
-
-def remote_error_for(content: dict[str, Any], engine_info: dict[str, Any]) -> BaseException:
-    """The exception a failed reply stands for (typed for taskyard's own errors)."""
-    from taskyard.error import error_from_content
-
-    error = error_from_content(content, engine_info)
-    if isinstance(error, RemoteError) and not error.engine_info:
-        error.engine_info = dict(engine_info)
-    return error

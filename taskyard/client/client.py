@@ -10,9 +10,18 @@ new msg_id and hands the ready frames to the IO thread through a queue plus a
 wake-up socket. The IO thread sends them, parses replies and fills the states;
 :class:`AsyncResult` objects watching those states resolve.
 
-If an engine unregisters (it died), every direct request still pending on it
-fails with :class:`~taskyard.error.EngineError`: the client learns of it from the
-controller's notifications.
+The bookkeeping of pending requests is a sans-IO core,
+:class:`~taskyard.client.request_book.RequestBookState`: every event that ends
+requests (a reply, even one that cannot be decoded; an engine's death, learnt
+from the controller's notifications; a lost controller; ``close``; the IO thread
+dying) goes through it and resolves each ended request's AsyncResult, with a
+typed error where it failed. No request is dropped without an outcome.
+
+While requests are pending the IO thread watches the controller
+(:mod:`taskyard.client.controller_watch`): after :attr:`Client.probe_period`
+seconds of silence it sends a ``ping_request``; after
+:attr:`Client.controller_timeout` seconds without a word every pending request
+fails with :class:`~taskyard.error.ControllerLost`.
 """
 
 from __future__ import annotations
@@ -22,28 +31,29 @@ import os
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for
+from taskyard.client.asyncresult import AsyncResult
+from taskyard.client.controller_watch import ControllerWatchState
+from taskyard.client.io_thread import ClientIO
+from taskyard.client.message_state import MessageState, SendTracker
+from taskyard.client.request_book import Outcome, RequestBookState
 from taskyard.dependency import _Required, dependent
-from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
-from taskyard.heap import HeapTrimmer
+from taskyard.error import (
+    ClientClosed,
+    NoEnginesRegistered,
+    TaskyardError,
+    TimeoutError,
+)
 from taskyard.protocol import connection
-from taskyard.protocol.batch import batch_or_single, cut, unbatch
-from taskyard.protocol.serialize import deserialize_object, pack_apply
+from taskyard.protocol.serialize import pack_apply
 from taskyard.protocol.session import Message, Session
-from taskyard.protocol.socketio import drain, send_frames
 
 log = logging.getLogger("taskyard.client")
-
-#: The most requests the IO thread packs into one batch for the task channel.
-MAX_BATCH = 256
-
 
 #: The channels the client sends on, in the order of ``Client._sockets``.
 CHANNELS = ("mux", "control", "task", "registration")
@@ -93,37 +103,20 @@ class Client:
         self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
         self.features: list[str] = list(info.get("features", []))
         self.task_scheme: str = str(info.get("task_scheme", ""))
-        #: whether the task channel takes several requests in one batch: the Python
-        #: scheduler unpacks a batch and balances each request; the pure queue
-        #: hands a batch whole to one engine, so a burst is spread in one batch per engine
-        self._batch_tasks = "batch" in self.features or "engine-batch" in self.features
-        self._spread_batches = "engine-batch" in self.features
         self.state_lock = threading.Lock()
-        self._states: dict[str, MessageState] = {}
-        #: Once idle for a second after any reply: ``import taskyard`` keeps freed
-        #: memory in the heap (see heap.keep_large_buffers), the user's own included.
-        self._heap = HeapTrimmer(min_events=1)
+        #: The pending requests (see the module's theory of operation); add() under state_lock.
+        self._book = RequestBookState()
+        self._watch = ControllerWatchState()
         self._engines: dict[int, str] = {}
         self._engines_changed = threading.Condition()
-        self._outbox: deque[tuple[str, list[Any]]] = deque()
-        self._wake_pending = False
         self._closed = False
         self.context = zmq.Context()
-        self._wake_url = f"inproc://taskyard-client-wake-{id(self)}"
-        self._wake_lock = threading.Lock()
-        self._wake_in = self.context.socket(zmq.PAIR)
-        self._wake_in.bind(self._wake_url)
-        self._wake_out = self.context.socket(zmq.PAIR)
-        self._wake_out.connect(self._wake_url)
-        self._io = threading.Thread(target=self._io_loop, name="taskyard-client-io", daemon=True)
-        self._io_ready = threading.Event()
-        self._io_error: BaseException | None = None
-        self._io.start()
-        if not self._io_ready.wait(timeout):
-            raise TimeoutError("client IO thread did not start")
-        if self._io_error is not None:
+        #: The IO thread, which owns every socket (taskyard.client.io_thread).
+        self._io = ClientIO(self)
+        error = self._io.start(timeout)
+        if error is not None:
             self.close()
-            raise self._io_error
+            raise error
         try:
             reply = self._query("connection_request", {}, timeout=max(timeout, 1.0))
         except TimeoutError:
@@ -151,6 +144,32 @@ class Client:
         from taskyard.client.magics import activate
 
         return activate(self.direct_view(targets), suffix)
+
+    # -- watching the controller ------------------------------------------
+
+    @property
+    def controller_timeout(self) -> float:
+        """Seconds of silence from the controller, while results are pending, after which
+        they fail with :class:`~taskyard.error.ControllerLost` (default 10)."""
+        return self._watch.timeout
+
+    @controller_timeout.setter
+    def controller_timeout(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"controller_timeout must be a positive number of seconds, not {seconds!r}")
+        self._watch.timeout = float(seconds)
+
+    @property
+    def probe_period(self) -> float:
+        """Seconds of silence from the controller, while results are pending, before the
+        client sends it a liveness probe, and between probes (default 2)."""
+        return self._watch.probe_period
+
+    @probe_period.setter
+    def probe_period(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"probe_period must be a positive number of seconds, not {seconds!r}")
+        self._watch.probe_period = float(seconds)
 
     # -- engines ----------------------------------------------------------
 
@@ -256,19 +275,10 @@ class Client:
 
     # -- sending ----------------------------------------------------------
 
-    def _enqueue(self, channel: str, frames: list[Any]) -> None:
+    def _enqueue(self, channel: str, frames: list[Any], tracker: SendTracker | None = None) -> None:
         if self._closed:
-            raise TaskyardError("the client is closed")
-        self._outbox.append((channel, frames))
-        if self._wake_pending:
-            return
-        # One wake-up per batch: the IO thread clears the flag before draining.
-        self._wake_pending = True
-        with self._wake_lock:
-            try:
-                self._wake_out.send(b"", zmq.NOBLOCK)
-            except zmq.Again:
-                pass
+            raise ClientClosed("the client is closed")
+        self._io.enqueue(channel, frames, tracker)
 
     def send_request(
         self,
@@ -279,14 +289,22 @@ class Client:
         buffers: list[Any] | None = None,
         idents: Sequence[bytes] = (),
         engine_id: int | None = None,
+        track: bool = False,
     ) -> MessageState:
-        """Sign and queue one request; returns the state its reply will fill."""
+        """Sign and queue one request; returns the state its reply will fill.
+
+        With ``track=True`` the state's ``tracker`` tells when the frames have left
+        the process (zero-copy buffers may be changed safely from then on).
+        """
         msg = self.session.msg(msg_type, content, metadata=metadata, buffers=buffers)
         state = MessageState(msg.msg_id, msg.header["date"], engine_id)
         frames = self.session.serialize(msg, idents)
+        if track:
+            state.tracker = SendTracker()
         with self.state_lock:
-            self._states[msg.msg_id] = state
-        self._enqueue(channel, frames)
+            self._book.add(state)  # raises ClientClosed once closed
+        # if the client closes meanwhile, close() ends this state with the rest
+        self._enqueue(channel, frames, state.tracker)
         return state
 
     def send_apply(
@@ -296,6 +314,7 @@ class Client:
         kwargs: dict[str, Any] | None = None,
         engine_id: int | None = None,
         metadata: dict[str, Any] | None = None,
+        track: bool = False,
     ) -> MessageState:
         """An apply request, to one engine (direct) or to the task scheduler."""
         if not callable(f):
@@ -309,10 +328,12 @@ class Client:
                     f"the controller's task scheduler ({self.task_scheme}) does not support functional "
                     "dependencies (@require/@depend); restart it with another --scheme (e.g. leastload)"
                 )
-            return self.send_request("task", "apply_request", {}, metadata or {}, buffers)
+            return self.send_request("task", "apply_request", {}, metadata or {}, buffers, track=track)
         uuid = self.engine_uuid(engine_id)
         md = {**(metadata or {}), "to": uuid}
-        return self.send_request("mux", "apply_request", {}, md, buffers, idents=[uuid.encode()], engine_id=engine_id)
+        return self.send_request(
+            "mux", "apply_request", {}, md, buffers, idents=[uuid.encode()], engine_id=engine_id, track=track
+        )
 
     def send_execute(self, code: str, engine_id: int, silent: bool = False) -> MessageState:
         uuid = self.engine_uuid(engine_id)
@@ -336,21 +357,23 @@ class Client:
         follow: Any = None,
         timeout: float | None = None,
         retries: int = 0,
+        track: bool = False,
     ) -> Any:
         """Call ``f(*args, **kwargs)`` remotely.
 
         With ``targets=None`` the task is load-balanced (and may carry ``after``,
         ``follow``, ``timeout`` and ``retries``); otherwise it runs on each of
-        ``targets``. Returns an AsyncResult, or the result if ``block``.
+        ``targets``. ``track=True`` tracks the send (``ar.wait_for_send()``).
+        Returns an AsyncResult, or the result if ``block``.
         """
         if targets is None:
             view: Any = self.load_balanced_view()
-            flags = {"after": after, "follow": follow, "timeout": timeout, "retries": retries}
+            flags = {"after": after, "follow": follow, "timeout": timeout, "retries": retries, "track": track}
         else:
             if after is not None or follow is not None or timeout or retries:
                 raise ValueError("after/follow/timeout/retries apply to load-balanced tasks (targets=None)")
             view = self.direct_view(targets if not isinstance(targets, int) else targets)
-            flags = {}
+            flags = {"track": track}
         with view.temp_flags(**flags):
             ar = view.apply_async(f, *args, **(kwargs or {}))
         return ar.get() if block else ar
@@ -362,141 +385,36 @@ class Client:
         try:
             reply = ar.get(timeout)
         except TimeoutError:
-            raise TimeoutError(f"the controller did not answer {msg_type} within {timeout} s") from None
+            error = TimeoutError(f"the controller did not answer {msg_type} within {timeout} s")
+            with self.state_lock:
+                outcome = self._book.on_given_up(state.msg_id, error)
+            if outcome is not None:
+                self._finish(*outcome)
+            raise error from None
         if reply.content.get("status") != "ok":
             raise TaskyardError(f"{msg_type} failed: {reply.content.get('evalue')}")
         return reply  # type: ignore[no-any-return]
 
-    # -- the IO thread ----------------------------------------------------
+    # -- ending requests (on the IO thread, or closing) ---------------------
 
-    def _io_loop(self) -> None:
-        try:
-            sockets = self._connect()
-        except BaseException as exc:  # noqa: BLE001 - handed to the constructor
-            self._io_error = exc
-            self._io_ready.set()
-            return
-        self._io_ready.set()
-        poller = zmq.Poller()
-        for sock in sockets.values():
-            poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_in, zmq.POLLIN)
-        by_socket = {sock: name for name, sock in sockets.items()}
-        while not self._closed:
-            events = poller.poll(1000)
-            if not events:
-                self._heap.maybe_trim(time.monotonic())  # idle for a second after a burst
-            for sock, _ in events:
-                if sock is self._wake_in:
-                    self._flush_outbox(sockets)
-                else:
-                    self._receive(by_socket[sock], sock)
-        for sock in sockets.values():
-            sock.close(linger=0)
-        self._wake_in.close(linger=0)
-
-    def _connect(self) -> dict[str, zmq.Socket[Any]]:
-        info = self.connection_info
-        sockets: dict[str, zmq.Socket[Any]] = {}
-        for name in ("mux", "control", "task", "registration"):
-            if name not in info:
-                continue
-            sock = self.context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            # libzmq's own identities are a counter anyone can guess; nobody should be
-            # able to address our replies from the engine side of a queue.
-            sock.setsockopt(zmq.IDENTITY, b"client-" + os.urandom(12))
-            sock.connect(connection.url(info, name))
-            sockets[name] = sock
-        for name in ("iopub", "notification"):
-            sock = self.context.socket(zmq.SUB)
-            sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(connection.url(info, name))
-            sockets[name] = sock
-        return sockets
-
-    def _flush_outbox(self, sockets: dict[str, zmq.Socket[Any]]) -> None:
-        while True:
-            try:
-                self._wake_in.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-        self._wake_pending = False
-        tasks: list[list[Any]] = []
-        while self._outbox:
-            channel, frames = self._outbox.popleft()
-            if channel == "task" and self._batch_tasks:
-                tasks.append(frames)
-                if len(tasks) == MAX_BATCH:
-                    self._send_tasks(sockets["task"], tasks)
-                    tasks = []
-            else:
-                send_frames(sockets[channel], frames)
-        if tasks:
-            self._send_tasks(sockets["task"], tasks)
-
-    def _send_tasks(self, sock: zmq.Socket[Any], requests: list[list[Any]]) -> None:
-        if self._spread_batches:
-            # The queue deals messages to the engines in turn: as many batches as engines
-            # give each engine the share it would have had one request at a time.
-            for part in cut(requests, len(self._engines)):
-                send_frames(sock, batch_or_single(part))
-        else:
-            send_frames(sock, batch_or_single(requests))
-
-    def _receive(self, channel: str, sock: zmq.Socket[Any]) -> None:
-        for frames in drain(sock, 1000):
-            # on the task channel, replies held back for us may come as a batch: each is checked as if alone
-            replies = unbatch(frames) if channel == "task" else [frames]
-            if replies is None:
-                log.warning("dropped a malformed batch of replies on %s", channel)
-                continue
-            for reply in replies:
-                self._receive_one(channel, reply)
-
-    def _receive_one(self, channel: str, frames: list[Any]) -> None:
-        try:
-            # Published messages are not replay-checked: every client sees the same ones.
-            msg = self.session.deserialize(frames, check_replay=channel not in ("iopub", "notification"))
-        except ProtocolError as exc:
-            log.warning("dropped a bad message on %s: %s", channel, exc)
-            return
-        try:
-            if channel == "iopub":
-                self._on_iopub(msg)
-            elif channel == "notification":
-                self._on_notification(msg)
-            else:
-                self._on_reply(channel, msg)
-        except (KeyError, TypeError, ValueError, ProtocolError) as exc:
-            log.warning("dropped a bad %s on %s: %s", msg.msg_type, channel, exc)
-
-    def _on_reply(self, channel: str, msg: Message) -> None:
-        self._heap.count()
-        self._heap.count_buffers(msg.buffers)
-        parent_id = msg.parent_id
+    def _book_event(self, event: Callable[[], list[Outcome]]) -> list[Outcome]:
         with self.state_lock:
-            state = self._states.pop(parent_id, None) if parent_id else None
-        if state is None:
-            log.debug("reply to an unknown request %s on %s", parent_id, channel)
-            return
-        if channel == "registration" or msg.msg_type in ("abort_reply", "clear_reply", "shutdown_reply"):
-            self._finish(state, msg)
-            return
-        state.report(msg.metadata)
-        content = msg.content
-        status = content.get("status")
-        if status == "ok":
-            if msg.msg_type == "execute_reply":
-                value: Any = content.get("execute_result")
-            else:
-                value = deserialize_object(msg.buffers)
-            self._finish(state, value)
-        else:
-            info = {k: msg.metadata.get(k) for k in ("engine_id", "engine_uuid")}
-            info["method"] = msg.msg_type.replace("_reply", "")
-            self._finish(state, error=remote_error_for(content, info))
+            return event()
+
+    def _end_requests(self, outcomes: Iterable[Outcome]) -> None:
+        for state, value, error in outcomes:
+            self._finish(state, value, error)
+
+    def _controller_lost(self, reason: str) -> None:
+        outcomes = self._book_event(lambda: self._book.on_controller_lost(reason))
+        if outcomes:
+            log.error("%s: %d pending request(s) failed", reason, len(outcomes))
+        self._end_requests(outcomes)
+
+    def _end_everything(self, reason: str) -> None:
+        """Close the book: every pending request and every unsent tracked request fails."""
+        self._end_requests(self._book_event(lambda: self._book.close(reason)))
+        self._io.fail_unsent(ClientClosed(reason))
 
     def _finish(self, state: MessageState, value: Any = None, error: BaseException | None = None) -> None:
         with self.state_lock:
@@ -510,7 +428,7 @@ class Client:
             return
         parent_id = msg.parent_id
         with self.state_lock:
-            state = self._states.get(parent_id) if parent_id else None
+            state = self._book.get(parent_id)
         if state is not None:
             if state.metadata.get("engine_id") is None:
                 state.metadata["engine_id"] = msg.metadata.get("engine_id")
@@ -529,19 +447,11 @@ class Client:
             with self._engines_changed:
                 self._engines.pop(engine_id, None)
                 self._engines_changed.notify_all()
-            self._fail_engine(engine_id, str(content.get("reason", "unregistered")), content.get("failed_tasks", ()))
-
-    def _fail_engine(self, engine_id: int, reason: str, task_ids: Iterable[str] = ()) -> None:
-        """Fail what this client has pending on a dead engine: its direct requests,
-        and the load-balanced ``task_ids`` the hub says were running there."""
-        task_ids = set(task_ids)
-        with self.state_lock:
-            doomed = [s for s in self._states.values() if s.engine_id == engine_id or s.msg_id in task_ids]
-            for state in doomed:
-                del self._states[state.msg_id]
-        for state in doomed:
-            error = EngineError(f"engine {engine_id} died before replying to {state.msg_id} ({reason})")
-            self._finish(state, error=error)
+            reason = str(content.get("reason", "unregistered"))
+            task_ids = [str(t) for t in content.get("failed_tasks", ())]
+            self._end_requests(self._book_event(lambda: self._book.on_engine_lost(engine_id, reason, task_ids)))
+        elif msg.msg_type == "shutdown_notification":
+            self._controller_lost("the controller shut down")
 
     # -- hub queries ------------------------------------------------------
 
@@ -638,7 +548,7 @@ class Client:
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         if jobs is None:
             with self.state_lock:
-                states = list(self._states.values())
+                states = self._book.pending()
             pending = [AsyncResult(self, [s]) for s in states]
         else:
             jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
@@ -653,22 +563,42 @@ class Client:
     def outstanding(self) -> set[str]:
         """msg_ids sent by this client that have no reply yet."""
         with self.state_lock:
-            return set(self._states)
+            return {s.msg_id for s in self._book.pending()}
+
+    # -- for results served by the hub (taskyard.client.hubresult) ------------
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the client was closed (or its IO thread died): it sends nothing more."""
+        return self._closed or self._book.closed_because is not None
+
+    def pending_state(self, msg_id: str) -> MessageState | None:
+        """The state of a request this client sent that has not ended, if ``msg_id`` is one."""
+        with self.state_lock:
+            return self._book.get(msg_id)
+
+    def end_request(self, state: MessageState, value: Any = None, error: BaseException | None = None) -> None:
+        """Record the outcome of a state that is not in the book (one filled from the hub's records)."""
+        self._finish(state, value, error)
+
+    def query_hub(self, msg_type: str, content: dict[str, Any], timeout: float = 10.0) -> Message:
+        """A request to the hub on the registration channel; returns the reply, or raises."""
+        return self._query(msg_type, content, timeout)
 
     # -- lifetime ---------------------------------------------------------
 
     def close(self, linger: float | None = None) -> None:
-        """Stop the IO thread and close every socket."""
+        """Stop the IO thread and close every socket.
+
+        Results still pending fail at once with :class:`~taskyard.error.ClientClosed`
+        (their tasks go on; another client can fetch them with ``get_result``).
+        """
         if self._closed:
             return
         self._closed = True
-        with self._wake_lock:
-            try:
-                self._wake_out.send(b"", zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass
-        self._io.join(5)
-        self._wake_out.close(linger=0)
+        self._io.stop(5)
+        self._end_everything("the client was closed")
+        self._io.close()
         self.context.term()
 
     def __enter__(self) -> Client:

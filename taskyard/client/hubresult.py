@@ -1,83 +1,100 @@
 """Results fetched from the hub's records, for msg_ids this client did not send
-(or sent before it reconnected)."""
+(or sent before it reconnected).
+
+This module talks to the client only through :class:`HubLink`, the few public
+methods a :class:`~taskyard.client.client.Client` offers for it; what a stored
+result means is :func:`~taskyard.client.request_book.stored_outcome`'s rule,
+which never raises, so every state fetched here ends, with an error if need be.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for
-from taskyard.error import TaskyardError
-from taskyard.protocol.serialize import deserialize_object
+from taskyard.client.asyncresult import AsyncResult
+from taskyard.client.message_state import MessageState
+from taskyard.client.request_book import stored_outcome
+from taskyard.error import ClientClosed, TaskyardError
+from taskyard.protocol.session import Message
 
-if TYPE_CHECKING:
-    from taskyard.client.client import Client
+log = logging.getLogger("taskyard.client")
 
 POLL_INTERVAL = 0.1
 
 
-def hub_result(client: Client, msg_ids: list[str], is_scalar: bool = False) -> AsyncResult:
+class HubLink(Protocol):
+    """What hub-served results need from a client."""
+
+    state_lock: Any
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    def pending_state(self, msg_id: str) -> MessageState | None: ...
+
+    def end_request(self, state: MessageState, value: Any = None, error: BaseException | None = None) -> None: ...
+
+    def query_hub(self, msg_type: str, content: dict[str, Any], timeout: float = 10.0) -> Message: ...
+
+
+def hub_result(client: HubLink, msg_ids: list[str], is_scalar: bool = False) -> AsyncResult:
     """An AsyncResult for ``msg_ids``: this client's own pending states where it has
     them, the hub's records for the rest (polled until they finish)."""
     states: list[MessageState] = []
     remote: dict[str, MessageState] = {}
-    with client.state_lock:
-        for msg_id in msg_ids:
-            state = client._states.get(msg_id)
-            if state is None:
-                state = remote.get(msg_id) or MessageState(msg_id)
-                remote[msg_id] = state
-            states.append(state)
+    for msg_id in msg_ids:
+        state = client.pending_state(msg_id)
+        if state is None:
+            state = remote.get(msg_id) or MessageState(msg_id)
+            remote[msg_id] = state
+        states.append(state)
     if remote:
-        pending = _fetch(client, remote)
+        try:
+            pending = _fetch(client, remote)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, every state ends
+            _end_all(client, remote, exc)
+            pending = {}
         if pending:
             threading.Thread(target=_poll, args=(client, pending), daemon=True, name="taskyard-hub-poll").start()
-    return AsyncResult(client, states, "get_result", is_scalar=is_scalar)
+    return AsyncResult(client, states, "get_result", is_scalar=is_scalar)  # type: ignore[arg-type]
 
 
-def _fetch(client: Client, states: dict[str, MessageState]) -> dict[str, MessageState]:
+def _fetch(client: HubLink, states: dict[str, MessageState]) -> dict[str, MessageState]:
     """Fill the states the hub has finished; returns those still pending."""
-    reply = client._query("result_request", {"msg_ids": list(states)})
+    reply = client.query_hub("result_request", {"msg_ids": list(states)})
     buffers = reply.buffers
     content = reply.content
     for msg_id in content.get("missing", []):
-        client._finish(states[msg_id], error=TaskyardError(f"no such task on the hub: {msg_id!r}"))
+        client.end_request(states[msg_id], error=TaskyardError(f"no such task on the hub: {msg_id!r}"))
     for msg_id, result in content.get("results", {}).items():
         state = states[msg_id]
-        state.report(result.get("metadata") or {})
-        start, end = result["buffers"]
-        _fill(client, state, result, buffers[start:end])
+        try:
+            start, end = result["buffers"]
+            parts = buffers[start:end]
+        except (KeyError, TypeError, ValueError):
+            parts = []
+        value, error = stored_outcome(state, result, parts)
+        client.end_request(state, value, error)
     return {m: states[m] for m in content.get("pending", [])}
 
 
-def _fill(client: Client, state: MessageState, result: dict[str, Any], buffers: list[Any]) -> None:
-    reply_content = result.get("content") or {}
-    header = result.get("header") or {}
-    if reply_content.get("status") == "ok":
-        if header.get("msg_type") == "execute_reply":
-            client._finish(state, reply_content.get("execute_result"))
-        elif result.get("buffers_corrupt"):
-            error = TaskyardError(f"the hub's copy of the result of {state.msg_id} failed verification")
-            client._finish(state, error=error)
-        elif result.get("buffers_too_large"):
-            error = TaskyardError(
-                f"the hub did not keep the result of {state.msg_id}: it is larger than IPController.max_result_mb"
-            )
-            client._finish(state, error=error)
-        elif result.get("buffers_evicted"):
-            client._finish(state, error=TaskyardError(f"the hub no longer holds the result of {state.msg_id}"))
-        else:
-            client._finish(state, deserialize_object(buffers))
-    else:
-        info = {k: state.metadata.get(k) for k in ("engine_id", "engine_uuid")}
-        client._finish(state, error=remote_error_for(reply_content, info))
+def _end_all(client: HubLink, states: dict[str, MessageState], error: BaseException) -> None:
+    for state in states.values():
+        client.end_request(state, error=error)
 
 
-def _poll(client: Client, pending: dict[str, MessageState]) -> None:
+def _poll(client: HubLink, pending: dict[str, MessageState]) -> None:
     stop = threading.Event()
-    while pending and not client._closed:
+    while pending:
+        if client.is_closed:
+            _end_all(client, pending, ClientClosed("the client was closed while waiting for the hub's result"))
+            return
         stop.wait(POLL_INTERVAL)
         try:
             pending = _fetch(client, pending)
-        except TaskyardError:
+        except Exception as exc:  # noqa: BLE001 - the controller is lost, a query timed out, a bad answer: all end the states
+            log.warning("get_result: the hub's records are out of reach: %s", exc)
+            _end_all(client, pending, exc)
             return

@@ -65,12 +65,14 @@ def partition(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
 class View:
     """What DirectView and LoadBalancedView share."""
 
-    _flag_names: tuple[str, ...] = ("block",)
+    _flag_names: tuple[str, ...] = ("block", "track")
 
     def __init__(self, client: Client, targets: Any) -> None:
         self.client = client
         self.targets = targets
         self.block = False
+        #: Track sends (``ar.sent``, ``ar.wait_for_send()``): before changing an array passed to a call.
+        self.track = False
 
     def set_flags(self, **flags: Any) -> None:
         """Set view flags, e.g. ``view.set_flags(block=True)``."""
@@ -190,7 +192,8 @@ class DirectView(View):
         if flags:
             raise TypeError(f"unexpected flags for a DirectView: {', '.join(flags)}")
         engine_ids, is_scalar = self._targets(targets)
-        states = [self.client.send_apply(f, args, kwargs, engine_id=engine_id) for engine_id in engine_ids]
+        track = self.track
+        states = [self.client.send_apply(f, args, kwargs, engine_id=engine_id, track=track) for engine_id in engine_ids]
         ar = AsyncResult(self.client, states, getattr(f, "__name__", "f"), engine_ids, is_scalar)
         return self._finish(ar, block)
 
@@ -293,7 +296,7 @@ class LoadBalancedView(View):
     ``targets`` (restrict to some engines).
     """
 
-    _flag_names = ("block", "after", "follow", "timeout", "retries", "targets")
+    _flag_names = ("block", "track", "after", "follow", "timeout", "retries", "targets")
 
     def __init__(self, client: Client, targets: Any = None) -> None:
         super().__init__(client, targets)
@@ -330,7 +333,7 @@ class LoadBalancedView(View):
         if unknown:
             raise TypeError(f"unexpected flags: {', '.join(sorted(unknown))}")
         metadata = self._task_metadata(flags)
-        state = self.client.send_apply(f, args, kwargs, metadata=metadata)
+        state = self.client.send_apply(f, args, kwargs, metadata=metadata, track=flags.get("track", self.track))
         ar = AsyncResult(self.client, [state], getattr(f, "__name__", "f"), None, is_scalar=True)
         return self._finish(ar, block)
 

@@ -517,6 +517,10 @@ class Controller:
             {"status": "ok", "engines": {str(k): v for k, v in self.state.live_engines().items()}},
         )
 
+    def _handle_ping_request(self, msg: Message) -> None:
+        """A client's liveness probe while it waits for results (see client/controller_watch.py)."""
+        self._reply(msg, "ping_reply", {"status": "ok"})
+
     def _handle_queue_request(self, msg: Message) -> None:
         targets = msg.content.get("targets")
         engine_ids = None if targets is None else [int(t) for t in targets]

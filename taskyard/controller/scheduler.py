@@ -58,7 +58,7 @@ from taskyard.controller.notes import SIGNED_NOTES, HoldBack
 from taskyard.controller.scheduler_actions import Action, Deliver, Fail, QueryHub, Send, TaskSpec
 from taskyard.controller.scheduler_state import TaskSchedulerState
 from taskyard.dependency import Dependency
-from taskyard.error import ProtocolError
+from taskyard.error import BufferChanged, ProtocolError
 from taskyard.heap import IDLE_BEFORE_TRIM, HeapTrimmer
 from taskyard.protocol import jsonutil
 from taskyard.protocol.batch import pack_batch, per_peer, unbatch
@@ -255,6 +255,18 @@ class TaskScheduler:
     def _on_client_message(self, frames: list[Any]) -> None:
         try:
             msg = self.session.deserialize(frames)
+        except BufferChanged as exc:
+            # authentic, but the client changed a buffer after signing: it must hear so, not wait forever
+            self.dropped += 1
+            changed = exc.message
+            if changed.idents:
+                self._fail(
+                    _Request(changed.idents[0], frames, len(changed.idents) + 2),
+                    changed.msg_id,
+                    "BufferChanged",
+                    str(exc),
+                )
+            return
         except ProtocolError as exc:
             self.dropped += 1
             log.warning("dropped a bad request (%d so far): %s", self.dropped, exc)

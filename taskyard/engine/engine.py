@@ -26,7 +26,7 @@ from zmq.devices import ThreadDevice
 
 from taskyard.engine.kernel import Kernel
 from taskyard.engine.reply_hold import ReplyHoldState
-from taskyard.error import ConfigError, ProtocolError
+from taskyard.error import BufferChanged, ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
 from taskyard.protocol import connection, jsonutil
 from taskyard.protocol.batch import per_peer, unbatch
@@ -284,6 +284,17 @@ class Engine:
         """The verified request in ``frames``, or None (refused, answered or dropped)."""
         try:
             msg = self.session.deserialize(frames)
+        except BufferChanged as exc:
+            # authentic, but the sender changed a buffer after signing: tell it, rather than let it wait
+            self.dropped += 1
+            changed = exc.message
+            if changed.idents and sock is not self.control:
+                reply_type = changed.msg_type.replace("_request", "_reply")
+                info = self.kernel.engine_info if self.kernel is not None else {}
+                self._reply(
+                    sock, changed, reply_type, _engine_error("BufferChanged", str(exc)), {**info, "status": "error"}
+                )
+            return None
         except ProtocolError as exc:
             self.dropped += 1
             log.warning("dropped a bad message (%d so far): %s", self.dropped, exc)

@@ -81,6 +81,7 @@ CATALOG: dict[str, MessageType] = {
         _request("status", _HUB),
         _request("purge", _HUB),
         _request("stats", _HUB),
+        _request("ping", _HUB),  # a client checking that the controller is alive
     )
 }
 

@@ -52,7 +52,7 @@ from typing import Any, Union
 import zmq
 from blake3 import blake3
 
-from taskyard.error import ProtocolError
+from taskyard.error import BufferChanged, MessageTooLarge, ProtocolError
 from taskyard.protocol import jsonutil
 from taskyard.protocol.socketio import SIZED_FRAME_TYPES, frame_nbytes, send_frames
 
@@ -330,8 +330,19 @@ class Session:
         check_replay: bool = True,
         verify_buffers: bool = True,
         authenticated: bool = False,
+        answer_oversized: bool = False,
     ) -> Message:
         """Parse frames into a :class:`Message`, verifying the signature.
+
+        With ``answer_oversized=True`` a message with an oversized header frame
+        whose signature holds raises :class:`~taskyard.error.MessageTooLarge`
+        carrying its ``header`` and ``parent_header`` (when those two are small)
+        as ``message``, so that a client can end the request it answers; without
+        it, such a message is rejected unread like any other oversized one.
+
+        Raises :class:`~taskyard.error.BufferChanged` (a ProtocolError) carrying the
+        parsed message as ``message`` when the headers are authentic but a large
+        buffer changed after signing: the receiver can answer the sender.
 
         Raises :class:`~taskyard.error.ProtocolError` for anything wrong: no
         delimiter, too few frames, a bad or repeated signature, oversized or
@@ -357,8 +368,11 @@ class Session:
         buffers = rest[5:]
         for part in parts:
             if len(part) > MAX_JSON_FRAME:
+                if answer_oversized:
+                    raise self._too_large(idents, signature, parts, buffers, check_replay)
                 raise self._reject("oversized", f"a header frame exceeds {MAX_JSON_FRAME} bytes")
         digests: list[bytes | None] = []
+        changed = False
         if authenticated:
             if buffers:
                 raise self._reject("malformed", "an authenticated note carries buffers")
@@ -369,13 +383,12 @@ class Session:
             digests = self._claimed_digests(signature, sizes[4:])
             if not hmac.compare_digest(signature, self._signature(parts, buffers, digests, sizes)):
                 raise self._reject("bad-signature", "signature does not match")
-            # Only now the buffers: hashing garbage before the cheap check would be a gift to a flooder.
-            if verify_buffers and not self.verify_buffers(buffers, digests):
-                raise self._reject("bad-signature", "a buffer does not match its signed digest")
             if check_replay:
                 if signature in self._seen:
                     raise self._reject("replay", "signature already seen")
                 self._remember(signature)
+            # Only now the buffers: hashing garbage before the cheap check would be a gift to a flooder.
+            changed = verify_buffers and not self.verify_buffers(buffers, digests)
         try:
             header, parent_header, metadata, content = (jsonutil.loads(_as_bytes(p)) for p in parts)
         except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
@@ -384,7 +397,69 @@ class Session:
             raise self._reject("malformed", "header frames must be JSON objects")
         if not isinstance(header.get("msg_id"), str) or not isinstance(header.get("msg_type"), str):
             raise self._reject("malformed", "header lacks msg_id or msg_type")
-        return Message(header, parent_header, metadata, content, list(buffers), idents, digests, verify_buffers)
+        msg = Message(header, parent_header, metadata, content, list(buffers), idents, digests, verify_buffers)
+        if changed:
+            raise self._buffer_changed(msg)
+        return msg
+
+    def _too_large(
+        self,
+        idents: list[bytes],
+        signature: bytes,
+        parts: Sequence[Frame],
+        buffers: Sequence[Frame],
+        check_replay: bool,
+    ) -> ProtocolError:
+        """The error for an oversized message: MessageTooLarge with its small headers if it is authentic."""
+        detail = f"a header frame exceeds {MAX_JSON_FRAME} bytes"
+        if self._mac is None or not signature or any(len(p) > MAX_JSON_FRAME for p in parts[:2]):
+            return self._reject("oversized", detail)
+        sizes = _sizes([*parts, *buffers])
+        try:
+            digests = self._claimed_digests(signature, sizes[4:])
+        except ProtocolError:
+            return self._reject("oversized", detail)
+        # One MAC pass over the large frame (no JSON parsing of it): cheap next to receiving it.
+        if not hmac.compare_digest(signature, self._signature(parts, buffers, digests, sizes)):
+            return self._reject("oversized", detail)
+        if check_replay:
+            if signature in self._seen:
+                return self._reject("replay", "signature already seen")
+            self._remember(signature)
+        try:
+            header, parent_header = (jsonutil.loads(_as_bytes(p)) for p in parts[:2])
+        except (ValueError, RecursionError):
+            return self._reject("oversized", detail)
+        if not isinstance(header, dict) or not isinstance(parent_header, dict):
+            return self._reject("oversized", detail)
+        self.rejected["oversized"] = self.rejected.get("oversized", 0) + 1
+        largest = max(len(p) for p in parts)
+        error = MessageTooLarge(
+            f"the {header.get('msg_type')} to {parent_header.get('msg_id')} has a {largest}-byte header frame, "
+            f"over the {MAX_JSON_FRAME}-byte limit (huge metadata, e.g. captured output): it cannot be read"
+        )
+        error.message = Message(header, parent_header, idents=idents)
+        return error
+
+    def _buffer_changed(self, msg: Message) -> BufferChanged:
+        """The error for an authentic message whose large buffer changed after it was signed.
+
+        The MAC covers the headers and the *claimed* digests, so headers that pass
+        it were written by a key holder; only a buffer differs from what was
+        signed. That is what a sender sees when it changes an array passed to
+        ``apply_async`` before its zero-copy send has finished, and what a
+        forger could produce only with an intercepted message it could as
+        well have dropped: the receiver answers it with this error (the
+        signature was remembered, so it cannot be replayed) rather than drop it.
+        """
+        self.rejected["buffer-changed"] = self.rejected.get("buffer-changed", 0) + 1
+        error = BufferChanged(
+            f"a buffer of {msg.msg_type} {msg.msg_id} changed after it was signed: the sender modified "
+            "an array (or other buffer) passed to it before the zero-copy send had finished. Pass a copy, "
+            "or send with track=True and call ar.wait_for_send() before changing it"
+        )
+        error.message = msg
+        return error
 
     def _claimed_digests(self, signature: bytes, buffer_sizes: list[int]) -> list[bytes | None]:
         """The digests a signature frame carries, one per buffer (None for small ones)."""

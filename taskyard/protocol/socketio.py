@@ -142,3 +142,22 @@ class Waiter:
         except InterruptedError:  # pragma: no cover - PEP 475 retries; a signal handler may raise
             return []
         return [self._by_fd[fd] for fd, _ in events]
+
+
+def send_frames_tracked(sock: zmq.Socket[Any], frames: Sequence[Any]) -> list[zmq.MessageTracker]:
+    """:func:`send_frames`, returning a tracker for each frame sent without a copy.
+
+    Once every tracker is done libzmq has let go of the buffers: the sender may
+    change them. Small bytes frames are copied as usual and need no tracker.
+    """
+    trackers: list[zmq.MessageTracker] = []
+    last = len(frames) - 1
+    for index, frame in enumerate(frames):
+        more = _SNDMORE if index < last else 0
+        if isinstance(frame, bytes) and len(frame) < ZERO_COPY_THRESHOLD:
+            sock.send(frame, more, copy=True)
+        else:
+            tracker = sock.send(frame, more, copy=False, track=True)
+            if tracker is not None:
+                trackers.append(tracker)
+    return trackers

@@ -35,9 +35,9 @@ def test_the_client_gives_memory_back_once_idle_after_work(rc) -> None:  # type:
     # import taskyard keeps freed memory in this process's heap (heap.keep_large_buffers),
     # so the client trims once idle for a second after any reply, not only after big ones
     rc.wait_for_engines(1, timeout=10, interactive=False)
-    trims = rc._heap.trims
+    trims = rc._io._heap.trims
     assert rc[0].apply_sync(lambda: 1) == 1
-    wait_for(lambda: rc._heap.trims > trims, 10, "the idle client to trim its heap")
+    wait_for(lambda: rc._io._heap.trims > trims, 10, "the idle client to trim its heap")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc tunables and /proc are Linux's")

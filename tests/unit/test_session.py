@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from taskyard.error import ProtocolError
+from taskyard.error import BufferChanged, MessageTooLarge, ProtocolError
 from taskyard.protocol.session import DELIM, DIGEST_THRESHOLD, MAX_JSON_FRAME, Message, Session, buffer_digest
 
 KEY = b"secret-key"
@@ -203,8 +203,13 @@ def test_tampering_with_a_large_buffer_or_its_digest_is_rejected() -> None:
     frames = frames_for(sender, buffers=[big])
     flipped = bytearray(big)
     flipped[LARGE // 2] ^= 1
-    with pytest.raises(ProtocolError, match="does not match its signed digest"):
+    # authentic headers with a changed buffer: answerable (BufferChanged), and remembered as seen
+    with pytest.raises(BufferChanged, match="changed after it was signed") as info:
         receiver.deserialize([*frames[:6], bytes(flipped)])
+    assert info.value.message.msg_id == sender_msg_id(frames)
+    with pytest.raises(ProtocolError, match="replay"):
+        receiver.deserialize(frames)
+    receiver = pair()[1]
     # a digest swapped for the tampered buffer's own breaks the MAC instead
     mac, _, _ = frames[1].partition(b":")
     forged = mac + b":" + buffer_digest(bytes(flipped)).hex().encode()
@@ -214,6 +219,29 @@ def test_tampering_with_a_large_buffer_or_its_digest_is_rejected() -> None:
         with pytest.raises(ProtocolError, match="bad-signature"):
             receiver.deserialize([frames[0], bad, *frames[2:]])
     assert receiver.deserialize(frames).buffers[0] == big
+
+
+def sender_msg_id(frames: list[Any]) -> str:
+    return str(json.loads(bytes(frames[2]))["msg_id"])
+
+
+def test_a_changed_buffer_is_told_from_a_forgery() -> None:
+    """The sender changed an array after signing: the receiver learns whose request it was."""
+    sender, receiver = pair()
+    big = bytearray(LARGE)
+    msg = sender.msg("apply_request", {}, buffers=[big])
+    frames = sender.serialize(msg, [b"client-1"])
+    big[7] = 1  # what a caller does to its array right after apply_async returns
+    with pytest.raises(BufferChanged) as info:
+        receiver.deserialize(frames)
+    changed = info.value.message
+    assert changed.msg_id == msg.msg_id and changed.idents == [b"client-1"]
+    assert receiver.rejected["buffer-changed"] == 1
+    # a header changed too is a forgery: dropped as before
+    forged = list(frames)
+    forged[3] = forged[3][:-1] + b" }"
+    with pytest.raises(ProtocolError, match="signature does not match"):
+        pair()[1].deserialize(forged)
 
 
 def test_lazy_buffer_verification_defers_the_hash_but_not_the_mac() -> None:
@@ -432,6 +460,25 @@ def test_oversized_json_frame(index: int) -> None:
     with pytest.raises(ProtocolError, match="oversized"):
         receiver.deserialize(resign(sender, parts))
     assert receiver.rejected == {"oversized": 1}
+
+
+def test_an_authentic_oversized_reply_can_be_answered() -> None:
+    """A reply with huge metadata: a client can still tell which request it answers."""
+    sender, receiver = pair()
+    reply = sender.msg("apply_reply", {"status": "ok"}, parent={"msg_id": "req-1"})
+    reply.metadata = {"stdout": "x" * (MAX_JSON_FRAME + 1)}
+    frames = sender.serialize(reply, [b"peer"])
+    with pytest.raises(ProtocolError, match="oversized"):
+        pair()[1].deserialize(frames)  # by default: rejected unread, as before
+    with pytest.raises(MessageTooLarge, match="over the 4194304-byte limit") as info:
+        receiver.deserialize(frames, answer_oversized=True)
+    assert info.value.message.parent_id == "req-1" and info.value.message.idents == [b"peer"]
+    with pytest.raises(ProtocolError, match="replay"):
+        receiver.deserialize(frames, answer_oversized=True)
+    forged = [*frames[:3], frames[3], frames[4], frames[5][:-3] + b'y"}', frames[6]]
+    with pytest.raises(ProtocolError, match="oversized") as info:
+        pair()[1].deserialize(forged, answer_oversized=True)
+    assert not isinstance(info.value, MessageTooLarge)
 
 
 def test_big_buffers_are_not_oversized() -> None:

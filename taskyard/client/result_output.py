@@ -1,0 +1,222 @@
+"""ipyparallel's long tail of :class:`~taskyard.client.asyncresult.AsyncResult`: metadata
+as attributes and items, ``timedelta``, the engines' output (``display_outputs``,
+``stream_output``) and send tracking (``sent``, ``wait_for_send``).
+
+Mixed into AsyncResult; it reads only ``self._states`` (the requests' MessageStates,
+in order), ``self._is_scalar`` and the Future's own methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from taskyard.client.message_state import MessageState, Metadata
+from taskyard.error import TimeoutError
+
+#: Seconds between looks at new output inside ``stream_output()``.
+STREAM_INTERVAL = 0.05
+
+
+class ResultOutputMixin:
+    """The metadata, output and send-tracking part of AsyncResult's interface."""
+
+    _states: list[MessageState]
+    _is_scalar: bool
+
+    # -- metadata ---------------------------------------------------------
+
+    def _metadata_list(self) -> list[Metadata]:
+        return [s.metadata for s in self._states]
+
+    def _metadata_values(self, key: str) -> Any:
+        """``key`` of each request's metadata: one value for one request, else a list (KeyError if unknown)."""
+        values = [md[key] for md in self._metadata_list()]
+        return values[0] if self._is_scalar else values
+
+    def __getattr__(self, name: str) -> Any:
+        """Metadata keys as attributes: ``ar.started``, ``ar.engine_uuid``, ``ar.status``, ..."""
+        if name.startswith("_"):  # internals, IPython's _repr_*_ probes, asyncio's checks
+            raise AttributeError(name)
+        try:
+            return self._metadata_values(name)
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+    def __getitem__(self, key: Any) -> Any:
+        """``ar["stdout"]`` reads metadata (also while pending); ``ar[0]``, ``ar[1:3]`` index the results."""
+        if isinstance(key, str):
+            return self._metadata_values(key)
+        if isinstance(key, (int, slice)):
+            if not self.done():
+                raise TimeoutError("result not ready: wait() first, or use get()")
+            return self.get()[key]
+        raise TypeError(f"AsyncResult keys are str (metadata) or int/slice (results), not {type(key).__name__}")
+
+    def timedelta(
+        self,
+        start: datetime | list[datetime],
+        end: datetime | list[datetime],
+        start_key: Callable[[list[datetime]], datetime] = min,
+        end_key: Callable[[list[datetime]], datetime] = max,
+    ) -> float:
+        """Seconds from ``start`` to ``end``, each one datetime or several (e.g. ``ar.submitted``).
+
+        Of several, ``start_key`` picks the start (default the earliest) and
+        ``end_key`` the end (default the latest), e.g.
+        ``ar.timedelta(ar.submitted, ar.received)``.
+        """
+        first = start if isinstance(start, datetime) else start_key([d for d in start if d is not None])
+        last = end if isinstance(end, datetime) else end_key([d for d in end if d is not None])
+        return float((last - first).total_seconds())
+
+    # -- output -----------------------------------------------------------
+
+    def print_new_output(self, shown: dict[tuple[str, str], int], write: Callable[[str], None] | None = None) -> None:
+        """Print the engines' stdout/stderr that arrived since the last call.
+
+        ``shown`` remembers how much of each request's output was printed; pass
+        the same dict on every call. Lines are prefixed ``[stdout:<engine>]``.
+        """
+        for md in self._metadata_list():
+            for name in ("stdout", "stderr"):
+                text = md.get(name) or ""
+                key = (md["msg_id"], name)
+                start = shown.get(key, 0)
+                if len(text) <= start:
+                    continue
+                shown[key] = len(text)
+                new = text[start:].rstrip("\n")
+                line = f"[{name}:{md.get('engine_id')}] {new}"
+                if write is not None:
+                    write(line)
+                else:
+                    print(line, file=sys.stdout if name == "stdout" else sys.stderr)  # noqa: T201
+
+    @contextlib.contextmanager
+    def stream_output(self) -> Iterator[None]:
+        """A context manager during which the engines' output is printed as it arrives.
+
+        Output already captured is printed at once, new output every
+        ``STREAM_INTERVAL`` seconds, and what is left when the block ends.
+
+        Examples
+        --------
+        >>> with ar.stream_output():   # doctest: +SKIP
+        ...     ar.wait()
+        """
+        shown: dict[tuple[str, str], int] = {}
+        stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.wait(STREAM_INTERVAL):
+                self.print_new_output(shown)
+
+        self.print_new_output(shown)
+        thread = threading.Thread(target=pump, name="taskyard-stream-output", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.print_new_output(shown)
+
+    def display_outputs(self, groupby: str = "type", result_only: bool = False) -> None:
+        """Show the engines' captured output again.
+
+        Parameters
+        ----------
+        groupby : str
+            ``"type"``: all stdout, then all stderr, then rich outputs;
+            ``"engine"``: everything of one engine before the next;
+            ``"order"``: like ``"type"``, but the i-th rich output of every engine
+            together (e.g. the first figure of each, then the second...).
+        result_only : bool
+            Only the results (``execute_result``), not streams or displays.
+        """
+        if groupby not in ("type", "engine", "order"):
+            raise ValueError(f"groupby must be one of 'type', 'engine', 'order', not {groupby!r}")
+        mds = self._metadata_list()
+        show = _display_publisher()
+        if groupby == "engine":
+            for md in mds:
+                if not result_only:
+                    _print_stream(md, "stdout")
+                    _print_stream(md, "stderr")
+                    for output in md.get("outputs") or []:
+                        show(output, md.get("engine_id"))
+                _show_result(md, show)
+            return
+        if not result_only:
+            for name in ("stdout", "stderr"):
+                for md in mds:
+                    _print_stream(md, name)
+            outputs = [list(md.get("outputs") or []) for md in mds]
+            if groupby == "order":
+                for index in range(max((len(o) for o in outputs), default=0)):
+                    for md, listed in zip(mds, outputs, strict=True):
+                        if index < len(listed):
+                            show(listed[index], md.get("engine_id"))
+            else:
+                for md, listed in zip(mds, outputs, strict=True):
+                    for output in listed:
+                        show(output, md.get("engine_id"))
+        for md in mds:
+            _show_result(md, show)
+
+    # -- send tracking ----------------------------------------------------
+
+    @property
+    def sent(self) -> bool:
+        """Whether the requests' buffers have left this process (meaningful with ``track=True``;
+        an untracked request counts as sent)."""
+        return all(s.tracker is None or s.tracker.done for s in self._states)
+
+    def wait_for_send(self, timeout: float | None = -1) -> None:
+        """Wait until :attr:`sent`: then arrays passed to the call may be changed.
+
+        Needs ``track=True`` (a view flag) to mean anything. ``timeout`` in
+        seconds (negative or None: forever); raises
+        :class:`~taskyard.error.TimeoutError` if it passes first.
+        """
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        for state in self._states:
+            if state.tracker is None:
+                continue
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            state.tracker.wait(remaining)
+
+
+def _print_stream(md: Metadata, name: str) -> None:
+    text = md.get(name)
+    if text:
+        out = sys.stdout if name == "stdout" else sys.stderr
+        print(f"[{name}:{md.get('engine_id')}] {text}", end="" if text.endswith("\n") else "\n", file=out)  # noqa: T201
+
+
+def _display_publisher() -> Callable[[Any, Any], None]:
+    """How to show a rich output: IPython's display publisher in IPython, nothing outside it."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return lambda _output, _engine_id: None
+    from IPython.display import publish_display_data
+
+    def show(output: Any, engine_id: Any) -> None:
+        if isinstance(output, dict) and "data" in output:
+            print(f"[output:{engine_id}]")  # noqa: T201
+            publish_display_data(output["data"], output.get("metadata") or {})  # type: ignore[no-untyped-call]
+
+    return show
+
+
+def _show_result(md: Metadata, show: Callable[[Any, Any], None]) -> None:
+    result = md.get("execute_result")
+    if isinstance(result, dict) and "data" in result:
+        show(result, md.get("engine_id"))
