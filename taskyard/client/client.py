@@ -30,6 +30,7 @@ from typing import Any
 import zmq
 
 from taskyard.client.asyncresult import AsyncResult, MessageState, remote_error_for
+from taskyard.client.outputs import record_iopub
 from taskyard.dependency import _Required, dependent
 from taskyard.error import EngineError, NoEnginesRegistered, ProtocolError, TaskyardError, TimeoutError
 from taskyard.heap import HeapTrimmer
@@ -506,17 +507,11 @@ class Client:
             listener(state)
 
     def _on_iopub(self, msg: Message) -> None:
-        if msg.msg_type != "stream":
-            return
         parent_id = msg.parent_id
         with self.state_lock:
             state = self._states.get(parent_id) if parent_id else None
         if state is not None:
-            if state.metadata.get("engine_id") is None:
-                state.metadata["engine_id"] = msg.metadata.get("engine_id")
-            name = msg.content.get("name")
-            if name in ("stdout", "stderr"):
-                state.metadata[name] = state.metadata.get(name, "") + str(msg.content.get("text", ""))
+            record_iopub(state.metadata, msg.msg_type, msg.content, msg.metadata)
 
     def _on_notification(self, msg: Message) -> None:
         content = msg.content
