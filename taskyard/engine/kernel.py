@@ -43,6 +43,7 @@ Publish = Callable[[str, dict[str, Any]], None]
 #: A line that only IPython runs: a magic or a shell escape.
 _IPYTHON_LINE = re.compile(r"^\s*(%|!)", re.MULTILINE)
 
+
 class Kernel:
     """The engine's namespace and the code that runs requests in it."""
 
