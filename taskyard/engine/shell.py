@@ -25,6 +25,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets import Type
 from traitlets.config import Config
 
+from taskyard.engine.output import REPLY_BUDGET, json_size
+
 PublishMessage = Callable[[str, dict[str, Any]], None]
 
 
@@ -39,6 +41,10 @@ class OutputSink:
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any], transient: dict[str, Any] | None) -> None:
         output = {"data": data, "metadata": metadata, "transient": transient or {}}
+        size = json_size(output)
+        if size > REPLY_BUDGET:  # no message could carry it: a note instead, on iopub and in the reply
+            note = f"[a display output of about {size:,} bytes was cut: too big for a message]"
+            output = {"data": {"text/plain": note}, "metadata": {}, "transient": {}}
         self.outputs.append(output)
         self.publish("display_data", output)
 
