@@ -55,7 +55,7 @@ class PxUsageError(ValueError):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting the kernel."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise PxUsageError(f"%{self.prog}: {message}\n{USAGE}")
 
 

@@ -76,7 +76,7 @@ class _EngineDisplayHook(DisplayHook):
 class _EngineDisplayPublisher(DisplayPublisher):
     """``display()`` (and inline figures) to the sink."""
 
-    def publish(  # type: ignore[override]
+    def publish(
         self,
         data: dict[str, Any],
         metadata: dict[str, Any] | None = None,
@@ -97,8 +97,8 @@ class _EngineDisplayPublisher(DisplayPublisher):
 class EngineShell(InteractiveShell):
     """The engine's InteractiveShell: output to the running request's sink, errors kept for the reply."""
 
-    displayhook_class = Type(_EngineDisplayHook)  # type: ignore[assignment]
-    display_pub_class = Type(_EngineDisplayPublisher)  # type: ignore[assignment]
+    displayhook_class = Type(_EngineDisplayHook)
+    display_pub_class = Type(_EngineDisplayPublisher)
 
     sink: OutputSink | None = None
 
@@ -122,12 +122,12 @@ class EngineShell(InteractiveShell):
 def make_shell(user_ns: dict[str, Any]) -> EngineShell:
     """The process's one engine shell (IPython's display machinery needs a singleton), on ``user_ns``."""
     if EngineShell.initialized():
-        return EngineShell.instance()  # type: ignore[no-any-return]
+        return EngineShell.instance()
     config = Config()
     config.HistoryManager.enabled = False
     config.InteractiveShell.colors = "nocolor"
     config.InteractiveShell.warn_venv = False
-    return EngineShell.instance(config=config, user_ns=user_ns)  # type: ignore[no-any-return]
+    return EngineShell.instance(config=config, user_ns=user_ns)
 
 
 def run_cell(shell: EngineShell, code: str, silent: bool, publish: PublishMessage) -> tuple[dict[str, Any], OutputSink]:
@@ -135,7 +135,7 @@ def run_cell(shell: EngineShell, code: str, silent: bool, publish: PublishMessag
     sink = OutputSink(publish)
     shell.sink = sink
     try:
-        result = shell.run_cell(code, store_history=not silent, silent=silent)
+        result = shell.run_cell(code, store_history=not silent, silent=silent)  # type: ignore[no-untyped-call]
     finally:
         shell.sink = None
     error = result.error_before_exec or result.error_in_exec
