@@ -80,3 +80,11 @@ def test_apply_does_not_build_the_shell(rc: ty.Client) -> None:
     assert rc[0].apply_sync(shell_built) is False
     rc[0].execute("1", block=True)
     assert rc[0].apply_sync(shell_built) is True
+
+
+def test_clear_resets_the_shell_namespace_too(rc: ty.Client) -> None:
+    rc[:].execute("kept = 1\n%time x = 2", block=True)
+    rc.clear(block=True)
+    ar = rc[:].execute("'kept' in dir(), get_ipython() is not None", silent=False, block=False)
+    ar.get(30)
+    assert [md["execute_result"]["data"]["text/plain"] for md in ar.metadata] == ["(False, True)"] * 2
