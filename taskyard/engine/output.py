@@ -14,6 +14,7 @@ cut, with a note, until the reply fits.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any
@@ -100,7 +101,7 @@ class OutputCapture:
         return False
 
     def fileno(self) -> int:
-        raise OSError("captured output has no file descriptor")
+        raise io.UnsupportedOperation("captured output has no file descriptor")
 
     def getvalue(self) -> str:
         text = "".join(self.parts)
