@@ -203,12 +203,20 @@ class Kernel:
         last_expr = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last_expr = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, "<taskyard-execute>", "exec"), self.user_ns)  # noqa: S102 - running user code is the job
         reply: dict[str, Any] = {"status": "ok"}
-        if last_expr is not None:
-            value = eval(compile(last_expr, "<taskyard-execute>", "eval"), self.user_ns)  # noqa: S307
-            if value is not None and not silent:
-                reply["execute_result"] = {"data": {"text/plain": repr(value)}, "metadata": {}}
+        try:
+            exec(compile(tree, "<taskyard-execute>", "exec"), self.user_ns)  # noqa: S102 - running user code is the job
+            if last_expr is not None:
+                value = eval(compile(last_expr, "<taskyard-execute>", "eval"), self.user_ns)  # noqa: S307
+                if value is not None and not silent:
+                    reply["execute_result"] = {"data": {"text/plain": repr(value)}, "metadata": {}}
+        except NameError as exc:
+            if exc.name in ("display", "get_ipython") and exc.name not in self.user_ns:
+                raise IPythonNotInstalled(
+                    f"this engine runs plain Python: {exc.name}() needs IPython on the engine "
+                    "(pip install 'taskyard[ipython]')"
+                ) from exc
+            raise
         return reply
 
     def _error_content(self, exc: BaseException) -> dict[str, Any]:

@@ -38,6 +38,13 @@ def test_magics_without_ipython_say_what_to_install(code: str) -> None:
     assert "pip install 'taskyard[ipython]'" in content["evalue"]
 
 
+def test_display_without_ipython_says_what_to_install() -> None:
+    content, _ = _execute(_plain_kernel(), "display(1)")
+    assert content["ename"] == "IPythonNotInstalled" and "display() needs IPython" in content["evalue"]
+    content, _ = _execute(_plain_kernel(), "undefined_name")
+    assert content["ename"] == "NameError"
+
+
 def test_a_real_syntax_error_stays_one() -> None:
     content, _ = _execute(_plain_kernel(), "def (")
     assert content["ename"] == "SyntaxError"
