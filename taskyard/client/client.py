@@ -41,6 +41,7 @@ from taskyard.client.asyncresult import AsyncResult
 from taskyard.client.controller_watch import ControllerWatchState
 from taskyard.client.io_thread import ClientIO
 from taskyard.client.message_state import MessageState, SendTracker
+from taskyard.client.outputs import record_iopub
 from taskyard.client.request_book import Outcome, RequestBookState
 from taskyard.dependency import _Required, dependent
 from taskyard.error import (
@@ -424,17 +425,11 @@ class Client:
             listener(state)
 
     def _on_iopub(self, msg: Message) -> None:
-        if msg.msg_type != "stream":
-            return
         parent_id = msg.parent_id
         with self.state_lock:
             state = self._book.get(parent_id)
         if state is not None:
-            if state.metadata.get("engine_id") is None:
-                state.metadata["engine_id"] = msg.metadata.get("engine_id")
-            name = msg.content.get("name")
-            if name in ("stdout", "stderr"):
-                state.metadata[name] = state.metadata.get(name, "") + str(msg.content.get("text", ""))
+            record_iopub(state.metadata, msg.msg_type, msg.content, msg.metadata)
 
     def _on_notification(self, msg: Message) -> None:
         content = msg.content

@@ -402,14 +402,15 @@ class Engine:
             self._reply(sock, msg, reply_type, _aborted(), {**base, "status": "aborted"})
             return
 
-        def publish(name: str, text: str) -> None:
+        def publish(msg_type: str, content: dict[str, Any]) -> None:
+            topic = content.get("name", msg_type) if msg_type == "stream" else msg_type
             self.session.send_new(
                 self.iopub,
-                "stream",
-                {"name": name, "text": text},
+                msg_type,
+                content,
                 parent=msg,
                 metadata={"engine_id": self.engine_id},
-                idents=[f"engine.{self.engine_id}.{name}".encode()],
+                idents=[f"engine.{self.engine_id}.{topic}".encode()],
             )
 
         self.heap.count()

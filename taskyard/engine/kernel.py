@@ -20,69 +20,28 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import re
 import sys
 import time
 import traceback
 import types
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskyard.dependency import _Required, dependent
+from taskyard.engine.output import REPLY_BUDGET, OutputCapture, fit
 from taskyard.error import ProtocolError, UnmetDependency
 from taskyard.protocol.reference import Reference
 from taskyard.protocol.serialize import serialize_object, unpack_apply
 
-#: Captured output kept for a reply's metadata; the rest still streams on iopub.
-MAX_CAPTURED = 1 << 20
-STREAM_INTERVAL = 0.2
+if TYPE_CHECKING:
+    from taskyard.engine.shell import EngineShell
 
+#: ``publish(msg_type, content)`` sends one message on iopub for the running request.
+Publish = Callable[[str, dict[str, Any]], None]
 
-class OutputCapture:
-    """A text stream that collects output and streams it out in pieces."""
-
-    def __init__(self, name: str, publish: Callable[[str, str], None]) -> None:
-        self.name = name
-        self.publish = publish
-        self.parts: list[str] = []
-        self.size = 0
-        self.pending: list[str] = []
-        self.last_sent_at = time.monotonic()
-        self.truncated = False
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if self.size < MAX_CAPTURED:
-            self.parts.append(text)
-            self.size += len(text)
-        else:
-            self.truncated = True
-        self.pending.append(text)
-        if "\n" in text and time.monotonic() - self.last_sent_at > STREAM_INTERVAL:
-            self.flush()
-        return len(text)
-
-    def writelines(self, lines: list[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        if self.pending:
-            text = "".join(self.pending)
-            self.pending.clear()
-            self.publish(self.name, text)
-        self.last_sent_at = time.monotonic()
-
-    def isatty(self) -> bool:
-        return False
-
-    def getvalue(self) -> str:
-        text = "".join(self.parts)
-        return text + "\n[output truncated]\n" if self.truncated else text
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
+#: A line that only IPython runs: a magic or a shell escape.
+_IPYTHON_LINE = re.compile(r"^\s*(%|!)", re.MULTILINE)
 
 
 class Kernel:
@@ -93,6 +52,9 @@ class Kernel:
         self.engine_uuid = engine_uuid
         self.user_ns: dict[str, Any] = {}
         self._filled: dict[str, Any] = {}
+        #: built on the first execute request, if IPython is installed (see shell.py)
+        self._shell: EngineShell | None = None
+        self._has_ipython: bool | None = None
         self.clear()
 
     def clear(self) -> None:
@@ -100,6 +62,8 @@ class Kernel:
         self.user_ns.clear()
         self.user_ns.update({"__name__": "__main__", "__builtins__": builtins})
         self._filled.clear()
+        if self._shell is not None:
+            self._shell.init_user_ns()
 
     @property
     def engine_info(self) -> dict[str, Any]:
@@ -108,11 +72,19 @@ class Kernel:
     # -- running ----------------------------------------------------------
 
     def run(
-        self, method: str, content: dict[str, Any], buffers: list[Any], publish: Callable[[str, str], None]
+        self, method: str, content: dict[str, Any], buffers: list[Any], publish: Publish
     ) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
-        """Run one request; returns ``(content, buffers, metadata)`` of the reply."""
-        stdout = OutputCapture("stdout", publish)
-        stderr = OutputCapture("stderr", publish)
+        """Run one request; returns ``(content, buffers, metadata)`` of the reply.
+
+        Whatever it printed or displayed, the reply fits in a message (see output.py).
+        """
+
+        def publish_stream(name: str, text: str) -> None:
+            publish("stream", {"name": name, "text": text})
+
+        stdout = OutputCapture("stdout", publish_stream)
+        stderr = OutputCapture("stderr", publish_stream)
+        extra: dict[str, Any] = {}
         saved: tuple[TextIO, TextIO] = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = stdout, stderr  # type: ignore[assignment]
         started = time.time()
@@ -121,7 +93,7 @@ class Kernel:
             if method == "apply":
                 reply_content, reply_buffers = self._apply(buffers)
             else:
-                reply_content, reply_buffers = self._execute(content)
+                reply_content, reply_buffers = self._execute(content, publish, extra)
         except UnmetDependency as exc:
             dependencies_met = False
             reply_content, reply_buffers = self._error_content(exc), []
@@ -131,8 +103,8 @@ class Kernel:
             reply_content, reply_buffers = self._error_content(exc), []
         finally:
             sys.stdout, sys.stderr = saved
-            stdout.flush()
-            stderr.flush()
+            stdout.close()
+            stderr.close()
         metadata = {
             **self.engine_info,
             "started": started,
@@ -141,7 +113,11 @@ class Kernel:
             "dependencies_met": dependencies_met,
             "stdout": stdout.getvalue(),
             "stderr": stderr.getvalue(),
+            **extra,
         }
+        if stdout.size + stderr.size > REPLY_BUDGET // 12 or extra or reply_content["status"] != "ok":
+            reply_content = fit(reply_content, "reply")
+            metadata = fit(metadata, "metadata")
         return reply_content, reply_buffers, metadata
 
     def _apply(self, buffers: list[Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -185,21 +161,63 @@ class Kernel:
         bound.__dict__.update(f.__dict__)
         return bound
 
-    def _execute(self, content: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    def _execute(
+        self, content: dict[str, Any], publish: Publish, metadata: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Any]]:
         code = content.get("code")
         if not isinstance(code, str):
             raise TypeError("execute_request needs a 'code' string")
-        tree = ast.parse(code, filename="<taskyard-execute>", mode="exec")
+        silent = bool(content.get("silent"))
+        shell = self._ipython_shell()
+        if shell is None:
+            return self._exec_plain(code, silent), []
+        from taskyard.engine.shell import run_cell
+
+        reply, sink = run_cell(shell, code, silent, publish)
+        metadata["outputs"] = sink.outputs
+        metadata["execute_result"] = sink.execute_result
+        return reply, []
+
+    def _ipython_shell(self) -> EngineShell | None:
+        """The engine's IPython shell, built on first use; None without IPython."""
+        if self._shell is None and self._has_ipython is not False:
+            try:
+                from taskyard.engine.shell import make_shell
+            except ImportError:
+                self._has_ipython = False
+                return None
+            self._has_ipython = True
+            self._shell = make_shell(self.user_ns)
+        return self._shell
+
+    def _exec_plain(self, code: str, silent: bool) -> dict[str, Any]:
+        try:
+            tree = ast.parse(code, filename="<taskyard-execute>", mode="exec")
+        except SyntaxError:
+            if _IPYTHON_LINE.search(code):
+                raise IPythonNotInstalled(
+                    "this engine runs plain Python: magics (%...) and shell lines (!...) need IPython "
+                    "on the engine (pip install 'taskyard[ipython]')"
+                ) from None
+            raise
         last_expr = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last_expr = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, "<taskyard-execute>", "exec"), self.user_ns)  # noqa: S102 - running user code is the job
         reply: dict[str, Any] = {"status": "ok"}
-        if last_expr is not None:
-            value = eval(compile(last_expr, "<taskyard-execute>", "eval"), self.user_ns)  # noqa: S307
-            if value is not None and not content.get("silent"):
-                reply["execute_result"] = {"data": {"text/plain": repr(value)}}
-        return reply, []
+        try:
+            exec(compile(tree, "<taskyard-execute>", "exec"), self.user_ns)  # noqa: S102 - running user code is the job
+            if last_expr is not None:
+                value = eval(compile(last_expr, "<taskyard-execute>", "eval"), self.user_ns)  # noqa: S307
+                if value is not None and not silent:
+                    reply["execute_result"] = {"data": {"text/plain": repr(value)}, "metadata": {}}
+        except NameError as exc:
+            if exc.name in ("display", "get_ipython") and exc.name not in self.user_ns:
+                raise IPythonNotInstalled(
+                    f"this engine runs plain Python: {exc.name}() needs IPython on the engine "
+                    "(pip install 'taskyard[ipython]')"
+                ) from exc
+            raise
+        return reply
 
     def _error_content(self, exc: BaseException) -> dict[str, Any]:
         tb = exc.__traceback__
@@ -215,3 +233,7 @@ class Kernel:
             "engine_info": self.engine_info,
             "origin": "user",
         }
+
+
+class IPythonNotInstalled(RuntimeError):
+    """Raised on an engine without IPython when ``execute`` code has a magic or a ``!`` line."""

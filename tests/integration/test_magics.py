@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -28,7 +29,7 @@ def test_first_client_registers_the_magics(shell, rc: ty.Client, capsys: pytest.
     shell.run_cell_magic("px", "--targets 1", "print('hello', a)\na + 1")
     out = capsys.readouterr().out
     assert "[stdout:1] hello 42" in out
-    assert "Out[1]: 43" in out
+    assert re.search(r"Out\[1:\d+\]: 43", out)
     assert "[stdout:0]" not in out
 
 
@@ -39,7 +40,7 @@ def test_noblock_and_pxresult(shell, rc: ty.Client, capsys: pytest.CaptureFixtur
     ar.get(10)
     shell.run_line_magic("px", "--noblock b * 5")
     shell.run_line_magic("pxresult", "")
-    assert "Out[0]: 10" in capsys.readouterr().out
+    assert re.search(r"Out\[0:\d+\]: 10", capsys.readouterr().out)
 
 
 def test_errors_show_each_engine_traceback(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
@@ -64,5 +65,90 @@ def test_autopx_toggles(shell, rc: ty.Client) -> None:  # type: ignore[no-untype
 
 def test_bad_option_is_a_clear_error(shell, rc: ty.Client) -> None:  # type: ignore[no-untyped-def]
     rc.activate()
-    with pytest.raises(ValueError, match="unknown %px option"):
+    with pytest.raises(ValueError, match="unrecognized arguments: --bogus"):
         shell.run_line_magic("px", "--bogus x = 1")
+    with pytest.raises(ValueError, match="invalid choice: 'sideways'"):
+        shell.run_cell_magic("px", "--group-outputs=sideways", "1")
+    with pytest.raises(ValueError, match="--signal-on-interrupt is not supported"):
+        shell.run_cell_magic("px", "--signal-on-interrupt SIGINT", "1")
+
+
+def test_short_flags_and_out(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    rc.activate()
+    ar = shell.run_cell_magic("px", "-t 1 -a -o kept", "import os\nos.getpid()")
+    assert isinstance(ar, ty.AsyncResult) and shell.user_ns["kept"] is ar
+    ar.get(10)
+    assert ar.engine_id == [1]
+    assert shell.run_line_magic("px", "-a -t 0 z = 1") is not None
+    assert shell.run_line_magic("px", "-b -t 0 print(z)") is None
+    assert "[stdout:0] 1" in capsys.readouterr().out
+    shell.run_line_magic("px", "-t 0 -z + 10")  # a leading "-" that is not a flag starts the code
+    assert re.search(r"Out\[0:\d+\]: 9", capsys.readouterr().out)
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("[stdout", "[output", "'one'", "'two'"))]
+
+
+def test_group_outputs(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    rc.activate()
+    cell = "print('p')\ndisplay('one')\ndisplay('two')"
+    capsys.readouterr()
+    shell.run_cell_magic("px", "--no-stream --group-outputs=engine", cell)
+    by_engine = _lines(capsys.readouterr().out)
+    assert by_engine == ["[stdout:0] p", "[output:0]", "'one'", "'two'", "[stdout:1] p", "[output:1]", "'one'", "'two'"]
+    shell.run_cell_magic("px", "--no-stream", cell)
+    by_type = _lines(capsys.readouterr().out)
+    assert by_type == ["[stdout:0] p", "[stdout:1] p", "[output:0]", "'one'", "'two'", "[output:1]", "'one'", "'two'"]
+    shell.run_cell_magic("px", "--no-stream -r", cell)
+    by_order = _lines(capsys.readouterr().out)
+    assert by_order == ["[stdout:0] p", "[stdout:1] p", "[output:0]", "'one'", "[output:1]", "'one'", "'two'", "'two'"]
+
+
+def test_verbose_progress_and_local(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    rc.activate()
+    shell.run_cell_magic("px", "--verbose --progress-after 0 --local", "import time\ntime.sleep(0.5)\nhere = 1")
+    captured = capsys.readouterr()
+    assert "Parallel execution on engine(s): all" in captured.out
+    assert "%px" in captured.err  # the progress bar
+    assert shell.user_ns["here"] == 1 and rc[:]["here"] == [1, 1]
+    shell.run_cell_magic("px", "--progress-after -1", "time.sleep(0.3)")
+    assert "%px" not in capsys.readouterr().err
+
+
+def test_pxconfig_sets_the_defaults(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    magics = rc.activate()
+    shell.run_line_magic("pxconfig", "--targets 1 --noblock --verbose")
+    ar = shell.run_line_magic("px", "w = 3")
+    assert isinstance(ar, ty.AsyncResult)
+    ar.get(10)
+    assert ar.engine_id == [1]
+    assert "Async parallel execution on engine(s): [1]" in capsys.readouterr().out
+    shell.run_line_magic("pxconfig", "-b --no-verbose -t all")
+    assert shell.run_line_magic("px", "w = 4") is None
+    assert rc[:]["w"] == [4, 4]
+    assert magics.view.block is True and not magics.verbose
+
+
+def test_result_shows_or_keeps_the_last_one(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from taskyard.client.magics import PxUsageError
+
+    magics = rc.activate()
+    with pytest.raises(PxUsageError, match="no %px result yet"):
+        shell.run_line_magic("result", "")
+    ar = shell.run_cell_magic("px", "-a", "print('r')\n6 * 7")
+    shell.run_line_magic("result", "-e")
+    out = capsys.readouterr().out
+    assert re.search(r"\[stdout:0\] r\nOut\[0:\d+\]: 42\n\[stdout:1\] r\nOut\[1:\d+\]: 42", out)
+    shell.run_line_magic("pxresult", "-o again")
+    assert shell.user_ns["again"] is ar is magics.last_result
+
+
+def test_rich_output_is_shown_per_engine(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    rc.activate()
+    shell.run_cell_magic("px", "", "from IPython.display import HTML, display\ndisplay(HTML('<b>hi</b>'))\nHTML('x')")
+    out = capsys.readouterr().out
+    for engine_id in (0, 1):
+        assert f"[output:{engine_id}]" in out
+        assert re.search(rf"Out\[{engine_id}:\d+\]:", out)
+    assert out.count("<IPython.core.display.HTML object>") == 4

@@ -1,0 +1,172 @@
+"""The client's side of engine output: what iopub brings, and showing it per engine.
+
+An engine publishes, for the request it runs, ``stream`` messages (stdout,
+stderr), ``display_data`` (``display()``, inline figures) and
+``execute_result`` (a rich last-expression value). :func:`record_iopub` files
+each into the request's metadata as it arrives (``stdout``, ``stderr``,
+``outputs``, ``execute_result``, the keys ipyparallel uses); the reply then
+brings the engine's own complete copy of the same keys, which replaces what
+was streamed. The reply's copy is in the same order and a superset, so a
+counter of what was shown stays valid across the swap.
+
+:class:`OutputPrinter` shows them in a notebook cell or a terminal: as they
+arrive (``show_new``) or all at once grouped by type, engine or order
+(``show_all``), each labelled with its engine id as ipyparallel does:
+``[stdout:0]``, ``[output:1]`` then the figure, ``Out[0:3]: 42``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import Any
+
+#: How ``show_all`` may group outputs.
+GROUPINGS = ("type", "engine", "order")
+
+
+def record_iopub(
+    metadata: MutableMapping[str, Any], msg_type: str, content: Mapping[str, Any], msg_metadata: Mapping[str, Any]
+) -> None:
+    """File one iopub message from an engine into its request's ``metadata``."""
+    if metadata.get("engine_id") is None and msg_metadata.get("engine_id") is not None:
+        metadata["engine_id"] = msg_metadata.get("engine_id")
+    if msg_type == "stream":
+        name = content.get("name")
+        if name in ("stdout", "stderr"):
+            metadata[name] = (metadata.get(name) or "") + str(content.get("text", ""))
+    elif msg_type == "display_data":
+        if not isinstance(content.get("data"), dict):
+            raise ValueError("display_data without a data dict")
+        outputs = metadata.get("outputs")
+        if not isinstance(outputs, list):
+            outputs = metadata["outputs"] = []
+        outputs.append(dict(content))
+    elif msg_type == "execute_result":
+        if not isinstance(content.get("data"), dict):
+            raise ValueError("execute_result without a data dict")
+        metadata["execute_result"] = dict(content)
+
+
+def _ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+class OutputPrinter:
+    """Shows requests' output, remembering what it has shown.
+
+    Parameters
+    ----------
+    write : callable, optional
+        ``write(text, name)`` prints one labelled piece of a stream; the default
+        prints to ``sys.stdout``/``sys.stderr`` (a progress bar passes its own).
+    """
+
+    def __init__(self, write: Callable[[str, str], None] | None = None) -> None:
+        self.write = write or _print
+        #: per (msg_id, kind): characters of a stream, or outputs, shown so far
+        self.shown: dict[tuple[str, str], int] = {}
+
+    # -- as it arrives ------------------------------------------------------
+
+    def show_new(self, metadata: Sequence[Mapping[str, Any]], results: bool = False) -> None:
+        """Show what arrived since the last call; the results too if ``results``."""
+        for md in metadata:
+            self._show_streams(md)
+            self._show_outputs(md)
+            if results:
+                self._show_result(md)
+
+    # -- all at once --------------------------------------------------------
+
+    def show_all(self, metadata: Sequence[Mapping[str, Any]], groupby: str = "type") -> None:
+        """Show everything not shown yet, grouped by ``type``, ``engine`` or ``order``."""
+        if groupby not in GROUPINGS:
+            raise ValueError(f"groupby must be one of {', '.join(GROUPINGS)}, not {groupby!r}")
+        if groupby == "engine":
+            for md in metadata:
+                self._show_streams(md)
+                self._show_outputs(md)
+                self._show_result(md)
+            return
+        for name in ("stdout", "stderr"):
+            for md in metadata:
+                self._show_stream(md, name)
+        if groupby == "type":
+            for md in metadata:
+                self._show_outputs(md)
+        else:  # the first output of every engine, then every second one, ...
+            rounds = max((len(md.get("outputs") or []) for md in metadata), default=0)
+            for index in range(rounds):
+                for md in metadata:
+                    self._show_outputs(md, upto=index + 1)
+        for md in metadata:
+            self._show_result(md)
+
+    # -- pieces -------------------------------------------------------------
+
+    def _show_streams(self, md: Mapping[str, Any]) -> None:
+        self._show_stream(md, "stdout")
+        self._show_stream(md, "stderr")
+
+    def _show_stream(self, md: Mapping[str, Any], name: str) -> None:
+        text = md.get(name) or ""
+        key = (str(md.get("msg_id")), name)
+        start = self.shown.get(key, 0)
+        if len(text) <= start:
+            return
+        self.shown[key] = len(text)
+        self.write(f"[{name}:{md.get('engine_id')}] {text[start:].rstrip(chr(10))}", name)
+
+    def _show_outputs(self, md: Mapping[str, Any], upto: int | None = None) -> None:
+        outputs = md.get("outputs") or []
+        key = (str(md.get("msg_id")), "outputs")
+        start = self.shown.get(key, 0)
+        end = len(outputs) if upto is None else min(upto, len(outputs))
+        if end <= start:
+            return
+        self.shown[key] = end
+        engine_id = md.get("engine_id")
+        if start == 0:
+            self._label(f"[output:{engine_id}]")
+        for output in outputs[start:end]:
+            self._display(output.get("data") or {}, {**(output.get("metadata") or {}), "engine": engine_id})
+
+    def _show_result(self, md: Mapping[str, Any]) -> None:
+        result = md.get("execute_result")
+        key = (str(md.get("msg_id")), "execute_result")
+        if not result or self.shown.get(key):
+            return
+        self.shown[key] = 1
+        data = dict(result.get("data") or {})
+        count = result.get("execution_count")
+        prompt = f"Out[{md.get('engine_id')}:{count}]:" if count is not None else f"Out[{md.get('engine_id')}]:"
+        text = str(data.get("text/plain", ""))
+        if set(data) <= {"text/plain"}:
+            sep = "\n" if "\n" in text else " "
+            self.write(f"{prompt}{sep}{text}", "stdout")
+            return
+        self._label(prompt)
+        self._display(data, {**(result.get("metadata") or {}), "engine": md.get("engine_id")})
+
+    def _label(self, text: str) -> None:
+        shell = _ipython()
+        if shell is None:
+            self.write(text, "stdout")
+        else:
+            shell.display_pub.publish(data={"text/plain": text}, metadata={})
+
+    def _display(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        shell = _ipython()
+        if shell is None:
+            self.write(str(data.get("text/plain", f"<{', '.join(data)}>")), "stdout")
+        else:
+            shell.display_pub.publish(data=data, metadata=metadata)
+
+
+def _print(text: str, name: str) -> None:
+    print(text, file=sys.stderr if name == "stderr" else sys.stdout)  # noqa: T201 - shown in the user's cell
