@@ -107,7 +107,11 @@ def test_group_outputs(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str])
 
 def test_verbose_progress_and_local(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     rc.activate()
-    shell.run_cell_magic("px", "--verbose --progress-after 0 --local", "import time\ntime.sleep(0.5)\nhere = 1")
+    # --local runs the cell here before waiting: the engines must still be busy
+    # afterwards for the bar to show, so they sleep and this shell does not.
+    rc[:]["pause"] = 1.0
+    shell.user_ns["pause"] = 0.0
+    shell.run_cell_magic("px", "--verbose --progress-after 0 --local", "import time\ntime.sleep(pause)\nhere = 1")
     captured = capsys.readouterr()
     assert "Parallel execution on engine(s): all" in captured.out
     assert "%px" in captured.err  # the progress bar

@@ -6,11 +6,19 @@ engine processes: tests/integration/test_engine_output.py and test_notebooks.py.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import pytest
 
 from taskyard.engine.kernel import Kernel
+
+
+@pytest.fixture(autouse=True)
+def _no_ipython_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An InteractiveShell made earlier in this process (the magics tests) leaves
+    # display() among the builtins; an engine without IPython has none.
+    monkeypatch.delattr(builtins, "display", raising=False)
 
 
 def _plain_kernel() -> Kernel:
