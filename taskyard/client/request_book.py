@@ -42,14 +42,13 @@ from taskyard.error import (
     ResultDecodeError,
     error_from_content,
 )
+from taskyard.protocol.catalog import CONTROL_REPLIES, method_of, result_kind
 from taskyard.protocol.serialize import deserialize_object
 from taskyard.protocol.session import Message
 
 #: What ending a request means: the state, its value, its error (None on success).
 Outcome = tuple[MessageState, Any, "BaseException | None"]
 
-#: Replies whose value is the reply message itself (hub queries answer on the registration channel).
-MESSAGE_REPLIES = frozenset({"abort_reply", "clear_reply", "shutdown_reply"})
 
 
 def reply_outcome(state: MessageState, channel: str, msg: Message) -> tuple[Any, BaseException | None]:
@@ -59,16 +58,17 @@ def reply_outcome(state: MessageState, channel: str, msg: Message) -> tuple[Any,
     :class:`~taskyard.error.ResultDecodeError` naming the cause.
     """
     try:
-        if channel == "registration" or msg.msg_type in MESSAGE_REPLIES:
+        # hub queries (on the registration channel) and control requests: the value is the reply itself
+        if channel == "registration" or msg.msg_type in CONTROL_REPLIES:
             return msg, None
         state.report(msg.metadata)
         content = msg.content
         if content.get("status") == "ok":
-            if msg.msg_type == "execute_reply":
+            if result_kind(msg.msg_type) == "execute_result":
                 return content.get("execute_result"), None
             return deserialize_object(msg.buffers), None
         info = {"engine_id": msg.metadata.get("engine_id"), "engine_uuid": msg.metadata.get("engine_uuid")}
-        info["method"] = msg.msg_type.replace("_reply", "")
+        info["method"] = method_of(msg.msg_type)
         return None, remote_error_for(content, info)
     except BaseException as exc:  # noqa: BLE001 - user classes may raise anything on load
         return None, decode_error(state.msg_id, exc)
@@ -87,7 +87,7 @@ def stored_outcome(state: MessageState, result: dict[str, Any], buffers: list[An
         if content.get("status") != "ok":
             info = {k: state.metadata.get(k) for k in ("engine_id", "engine_uuid")}
             return None, remote_error_for(content, info)
-        if header.get("msg_type") == "execute_reply":
+        if result_kind(str(header.get("msg_type"))) == "execute_result":
             return content.get("execute_result"), None
         if result.get("buffers_corrupt"):
             return None, ResultDecodeError(f"the hub's copy of the result of {msg_id} failed verification")

@@ -28,8 +28,9 @@ from taskyard.engine.kernel import Kernel
 from taskyard.engine.reply_hold import ReplyHoldState
 from taskyard.error import BufferChanged, ConfigError, ProtocolError
 from taskyard.heap import HeapTrimmer
-from taskyard.protocol import connection, jsonutil
+from taskyard.protocol import catalog, connection, jsonutil
 from taskyard.protocol.batch import per_peer, unbatch
+from taskyard.protocol.catalog import CATALOG, method_of
 from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import Waiter, readable, recv_frames, send_frames
 
@@ -46,7 +47,8 @@ class EngineStopping(BaseException):
     """Raised by the SIGTERM handler to unwind the loop (and any running user code)."""
 
 
-REQUEST_TYPES = {"apply_request": "apply", "execute_request": "execute"}
+#: The requests an engine runs (the work requests of the catalog), by the kernel method that runs them.
+REQUEST_TYPES = {name: method_of(kind.reply_type) for name, kind in CATALOG.items() if "mux" in kind.channels}
 
 
 class Engine:
@@ -289,7 +291,7 @@ class Engine:
             self.dropped += 1
             changed = exc.message
             if changed.idents and sock is not self.control:
-                reply_type = changed.msg_type.replace("_request", "_reply")
+                reply_type = catalog.reply_type(changed.msg_type)
                 info = self.kernel.engine_info if self.kernel is not None else {}
                 self._reply(
                     sock, changed, reply_type, _engine_error("BufferChanged", str(exc)), {**info, "status": "error"}
@@ -329,7 +331,7 @@ class Engine:
         except (ProtocolError, ValueError, KeyError, TypeError, IndexError):
             return
         parent.idents = idents
-        reply_type = parent.msg_type.replace("_request", "_reply")
+        reply_type = catalog.reply_type(parent.msg_type)
         info = self.kernel.engine_info if self.kernel is not None else {}
         content = _engine_error("KernelError", f"refused: {exc}")
         self._reply(self.task, parent, reply_type, content, {**info, "status": "error"})
@@ -352,7 +354,7 @@ class Engine:
             log.warning("%s arrived glued behind a malformed message; serving it", msg.msg_id)
             return True
         log.warning("%s for engine %r arrived here behind a malformed message", msg.msg_id, target)
-        reply_type = msg.msg_type.replace("_request", "_reply") if msg.msg_type.endswith("_request") else "error_reply"
+        reply_type = catalog.reply_type(msg.msg_type)
         evalue = "the controller's queue misrouted this request behind a malformed message; send it again"
         info = self.kernel.engine_info if self.kernel is not None else {}
         self._reply(sock, msg, reply_type, _engine_error("KernelError", evalue), {**info, "status": "error"})
@@ -376,7 +378,7 @@ class Engine:
 
     def _on_request(self, sock: zmq.Socket[Any], msg: Message) -> None:
         assert self.kernel is not None
-        reply_type = msg.msg_type.replace("_request", "_reply") if msg.msg_type.endswith("_request") else "error_reply"
+        reply_type = catalog.reply_type(msg.msg_type)
         method = REQUEST_TYPES.get(msg.msg_type)
         base = {**self.kernel.engine_info, "status": "error"}
         if method is None:
@@ -430,16 +432,16 @@ class Engine:
                 self._abort_queued()
             else:
                 self.aborted.update(str(m) for m in msg_ids)
-            self._reply(self.control, msg, "abort_reply", {"status": "ok"})
+            self._reply(self.control, msg, catalog.reply_type(kind), {"status": "ok"})
         elif kind == "clear_request":
             self.kernel.clear()
-            self._reply(self.control, msg, "clear_reply", {"status": "ok"})
+            self._reply(self.control, msg, catalog.reply_type(kind), {"status": "ok"})
         elif kind == "shutdown_request":
-            self._reply(self.control, msg, "shutdown_reply", {"status": "ok"})
+            self._reply(self.control, msg, catalog.reply_type(kind), {"status": "ok"})
             self.stop()
         else:
             self._reply(
-                self.control, msg, "error_reply", _engine_error("KernelError", f"unknown control request {kind!r}")
+                self.control, msg, catalog.ERROR_REPLY, _engine_error("KernelError", f"unknown control request {kind!r}")
             )
 
     def _abort_queued(self) -> None:
@@ -456,7 +458,7 @@ class Engine:
                 except ProtocolError:
                     self.dropped += 1
                     continue
-                reply_type = msg.msg_type.replace("_request", "_reply")
+                reply_type = catalog.reply_type(msg.msg_type)
                 assert self.kernel is not None
                 self._reply(sock, msg, reply_type, _aborted(), {**self.kernel.engine_info, "status": "aborted"})
 
@@ -479,14 +481,8 @@ class Engine:
 
 
 def _engine_error(ename: str, evalue: str) -> dict[str, Any]:
-    return {"status": "error", "ename": ename, "evalue": evalue, "traceback": "", "origin": "engine"}
+    return catalog.error_content(ename, evalue, "engine")
 
 
 def _aborted() -> dict[str, Any]:
-    return {
-        "status": "aborted",
-        "ename": "TaskAborted",
-        "evalue": "aborted before it ran",
-        "traceback": "",
-        "origin": "engine",
-    }
+    return catalog.error_content("TaskAborted", "aborted before it ran", "engine", status="aborted")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from taskyard.dependency import _Required, dependent
 from taskyard.engine.output import REPLY_BUDGET, OutputCapture, fit
 from taskyard.error import ProtocolError, UnmetDependency
+from taskyard.protocol.catalog import error_content
 from taskyard.protocol.reference import Reference
 from taskyard.protocol.serialize import serialize_object, unpack_apply
 
@@ -225,14 +226,7 @@ class Kernel:
         while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next
         lines = traceback.format_exception(type(exc), exc, tb)
-        return {
-            "status": "error",
-            "ename": type(exc).__name__,
-            "evalue": str(exc),
-            "traceback": "".join(lines),
-            "engine_info": self.engine_info,
-            "origin": "user",
-        }
+        return error_content(type(exc).__name__, str(exc), "user", "".join(lines), engine_info=self.engine_info)
 
 
 class IPythonNotInstalled(RuntimeError):

@@ -26,6 +26,7 @@ from traitlets import Type
 from traitlets.config import Config
 
 from taskyard.engine.output import REPLY_BUDGET, json_size
+from taskyard.protocol.catalog import error_content
 
 PublishMessage = Callable[[str, dict[str, Any]], None]
 
@@ -144,7 +145,7 @@ def run_cell(shell: EngineShell, code: str, silent: bool, publish: PublishMessag
     reply: dict[str, Any] = {"status": "ok", "execution_count": shell.execution_count - (0 if silent else 1)}
     if error is not None:
         info = sink.error or {"ename": type(error).__name__, "evalue": str(error), "traceback": ""}
-        reply.update(status="error", **info)
+        reply.update(error_content(info["ename"], info["evalue"], "user", info["traceback"]))
     elif sink.execute_result is not None:
         reply["execute_result"] = sink.execute_result
     return reply, sink
