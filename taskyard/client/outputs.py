@@ -73,20 +73,36 @@ class OutputPrinter:
 
     # -- as it arrives ------------------------------------------------------
 
-    def show_new(self, metadata: Sequence[Mapping[str, Any]], results: bool = False) -> None:
-        """Show what arrived since the last call; the results too if ``results``."""
+    def show_new(self, metadata: Sequence[Mapping[str, Any]], results: bool = False, rich: bool = True) -> None:
+        """Show what arrived since the last call; the results too if ``results``.
+
+        With ``rich=False`` only the streams (stdout, stderr): what a progress
+        bar or ``stream_output`` prints while the requests run.
+        """
         for md in metadata:
             self._show_streams(md)
-            self._show_outputs(md)
+            if rich:
+                self._show_outputs(md)
             if results:
                 self._show_result(md)
 
     # -- all at once --------------------------------------------------------
 
-    def show_all(self, metadata: Sequence[Mapping[str, Any]], groupby: str = "type") -> None:
-        """Show everything not shown yet, grouped by ``type``, ``engine`` or ``order``."""
+    def show_all(self, metadata: Sequence[Mapping[str, Any]], groupby: str = "type", result_only: bool = False) -> None:
+        """Show everything not shown yet, grouped by ``type``, ``engine`` or ``order``.
+
+        ``type``: all stdout, then all stderr, then the rich outputs, then the
+        results; ``engine``: everything of one engine before the next; ``order``:
+        like ``type``, but the i-th rich output of every engine together (the
+        first figure of each, then the second...). ``result_only``: only the
+        results (``execute_result``).
+        """
         if groupby not in GROUPINGS:
             raise ValueError(f"groupby must be one of {', '.join(GROUPINGS)}, not {groupby!r}")
+        if result_only:
+            for md in metadata:
+                self._show_result(md)
+            return
         if groupby == "engine":
             for md in metadata:
                 self._show_streams(md)

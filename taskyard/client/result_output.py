@@ -9,7 +9,6 @@ in order), ``self._is_scalar`` and the Future's own methods.
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from taskyard.client.message_state import MessageState, Metadata
+from taskyard.client.outputs import OutputPrinter
 from taskyard.error import TimeoutError
 
 #: Seconds between looks at new output inside ``stream_output()``.
@@ -83,20 +83,9 @@ class ResultOutputMixin:
         ``shown`` remembers how much of each request's output was printed; pass
         the same dict on every call. Lines are prefixed ``[stdout:<engine>]``.
         """
-        for md in self._metadata_list():
-            for name in ("stdout", "stderr"):
-                text = md.get(name) or ""
-                key = (md["msg_id"], name)
-                start = shown.get(key, 0)
-                if len(text) <= start:
-                    continue
-                shown[key] = len(text)
-                new = text[start:].rstrip("\n")
-                line = f"[{name}:{md.get('engine_id')}] {new}"
-                if write is not None:
-                    write(line)
-                else:
-                    print(line, file=sys.stdout if name == "stdout" else sys.stderr)  # noqa: T201
+        printer = OutputPrinter(None if write is None else lambda text, _name: write(text))
+        printer.shown = shown
+        printer.show_new(self._metadata_list(), rich=False)
 
     @contextlib.contextmanager
     def stream_output(self) -> Iterator[None]:
@@ -128,7 +117,7 @@ class ResultOutputMixin:
             self.print_new_output(shown)
 
     def display_outputs(self, groupby: str = "type", result_only: bool = False) -> None:
-        """Show the engines' captured output again.
+        """Show the engines' captured output again, labelled by engine.
 
         Parameters
         ----------
@@ -140,35 +129,7 @@ class ResultOutputMixin:
         result_only : bool
             Only the results (``execute_result``), not streams or displays.
         """
-        if groupby not in ("type", "engine", "order"):
-            raise ValueError(f"groupby must be one of 'type', 'engine', 'order', not {groupby!r}")
-        mds = self._metadata_list()
-        show = _display_publisher()
-        if groupby == "engine":
-            for md in mds:
-                if not result_only:
-                    _print_stream(md, "stdout")
-                    _print_stream(md, "stderr")
-                    for output in md.get("outputs") or []:
-                        show(output, md.get("engine_id"))
-                _show_result(md, show)
-            return
-        if not result_only:
-            for name in ("stdout", "stderr"):
-                for md in mds:
-                    _print_stream(md, name)
-            outputs = [list(md.get("outputs") or []) for md in mds]
-            if groupby == "order":
-                for index in range(max((len(o) for o in outputs), default=0)):
-                    for md, listed in zip(mds, outputs, strict=True):
-                        if index < len(listed):
-                            show(listed[index], md.get("engine_id"))
-            else:
-                for md, listed in zip(mds, outputs, strict=True):
-                    for output in listed:
-                        show(output, md.get("engine_id"))
-        for md in mds:
-            _show_result(md, show)
+        OutputPrinter().show_all(self._metadata_list(), groupby, result_only)
 
     # -- send tracking ----------------------------------------------------
 
@@ -191,32 +152,3 @@ class ResultOutputMixin:
                 continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             state.tracker.wait(remaining)
-
-
-def _print_stream(md: Metadata, name: str) -> None:
-    text = md.get(name)
-    if text:
-        out = sys.stdout if name == "stdout" else sys.stderr
-        print(f"[{name}:{md.get('engine_id')}] {text}", end="" if text.endswith("\n") else "\n", file=out)  # noqa: T201
-
-
-def _display_publisher() -> Callable[[Any, Any], None]:
-    """How to show a rich output: IPython's display publisher in IPython, nothing outside it."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return lambda _output, _engine_id: None
-    from IPython.display import publish_display_data
-
-    def show(output: Any, engine_id: Any) -> None:
-        if isinstance(output, dict) and "data" in output:
-            print(f"[output:{engine_id}]")  # noqa: T201
-            publish_display_data(output["data"], output.get("metadata") or {})  # type: ignore[no-untyped-call]
-
-    return show
-
-
-def _show_result(md: Metadata, show: Callable[[Any, Any], None]) -> None:
-    result = md.get("execute_result")
-    if isinstance(result, dict) and "data" in result:
-        show(result, md.get("engine_id"))
