@@ -3,6 +3,7 @@
 from taskyard.client.asyncresult import AsyncMapResult, AsyncResult, Metadata
 from taskyard.client.client import Client
 from taskyard.client.cluster import Cluster
+from taskyard.client.execute_reply import ExecuteReply
 from taskyard.client.view import DirectView, LoadBalancedView, interactive
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "AsyncResult",
     "AsyncMapResult",
     "Metadata",
+    "ExecuteReply",
     "DirectView",
     "LoadBalancedView",
     "interactive",

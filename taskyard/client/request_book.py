@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from taskyard.client.execute_reply import ExecuteReply
 from taskyard.client.message_state import MessageState
 from taskyard.error import (
     ClientClosed,
@@ -65,7 +66,7 @@ def reply_outcome(state: MessageState, channel: str, msg: Message) -> tuple[Any,
         content = msg.content
         if content.get("status") == "ok":
             if result_kind(msg.msg_type) == "execute_result":
-                return content.get("execute_result"), None
+                return ExecuteReply(state.msg_id, content, state.metadata), None
             return deserialize_object(msg.buffers), None
         info = {"engine_id": msg.metadata.get("engine_id"), "engine_uuid": msg.metadata.get("engine_uuid")}
         info["method"] = method_of(msg.msg_type)
@@ -88,7 +89,7 @@ def stored_outcome(state: MessageState, result: dict[str, Any], buffers: list[An
             info = {k: state.metadata.get(k) for k in ("engine_id", "engine_uuid")}
             return None, remote_error_for(content, info)
         if result_kind(str(header.get("msg_type"))) == "execute_result":
-            return content.get("execute_result"), None
+            return ExecuteReply(msg_id, content, state.metadata), None
         if result.get("buffers_corrupt"):
             return None, ResultDecodeError(f"the hub's copy of the result of {msg_id} failed verification")
         if result.get("buffers_too_large"):

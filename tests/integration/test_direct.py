@@ -37,7 +37,7 @@ def test_namespace_push_pull_execute(rc: ty.Client) -> None:
     assert dv.pull(["b", "c"], block=True) == [[[1, 2], "x"], [[1, 2], "x"]]
     dv.execute("d = a * 10", block=True)
     assert dv.pull("d", block=True) == [50, 50]
-    assert [r["data"] for r in dv.execute("d + 1", silent=False, block=True)] == [{"text/plain": "51"}] * 2
+    assert [r.data for r in dv.execute("d + 1", silent=False, block=True)] == [{"text/plain": "51"}] * 2
     # Interactively defined functions see the engine's namespace.
     assert dv.apply_sync(lambda: a + d) == [55, 55]  # noqa: F821 - defined on the engines
     assert rc[0].apply_sync(lambda x: x * 3, ty.Reference("a")) == 15

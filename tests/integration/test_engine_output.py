@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import taskyard as ty
+from taskyard.client.execute_reply import ExecuteReply
 from taskyard.engine.output import MAX_CAPTURED
 from taskyard.error import RemoteError
 from tests.helpers import wait_for
@@ -62,6 +63,27 @@ def test_execute_relays_display_and_rich_results(rc: ty.Client) -> None:
         assert [o["data"]["text/html"] for o in md["outputs"]] == ["<b>engine</b>"]
         assert md["execute_result"]["data"]["text/html"] == "<i>last</i>"
         assert md["stdout"] == "printed\n"
+
+
+def test_execute_gives_execute_replies(rc: ty.Client) -> None:
+    # ipyparallel's shape: the count, the rich result, the metadata as items and attributes
+    rc[:].execute("n = 6", block=True)
+    replies = rc[:].execute("print('side')\nn * 7", silent=False, block=False).get(30)
+    assert [type(r).__name__ for r in replies] == ["ExecuteReply"] * 2
+    assert [r.data["text/plain"] for r in replies] == ["42", "42"]
+    assert [r.engine_id for r in replies] == [0, 1] and [r["stdout"] for r in replies] == ["side\n"] * 2
+    assert all(isinstance(r.execution_count, int) and r.execution_count >= 1 for r in replies)
+    assert repr(replies[0]) == f"<ExecuteReply[{replies[0].execution_count}]: 42>"
+    data, _ = replies[1]._repr_mimebundle_()
+    assert data["text/plain"] == f"Out[1:{replies[1].execution_count}]: 42"
+    silent = rc[0].execute("n", block=False).get(30)  # silent=True (the default): no result
+    assert silent.data == {} and silent.execute_result is None
+    second = ty.Client(rc.url_file)  # a reply served by the hub has the same shape
+    try:
+        again = second.get_result(replies[1].msg_id).get(30)
+    finally:
+        second.close()
+    assert isinstance(again, ExecuteReply) and again.data == {"text/plain": "42"} and again.engine_id == 1
 
 
 def test_execute_runs_magics_and_shell_lines(rc: ty.Client) -> None:
