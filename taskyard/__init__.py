@@ -22,6 +22,20 @@ keep_large_buffers()
 from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.dependency import Dependency, depend, dependent, require
+from taskyard.error import (
+    CompositeError,
+    DependencyTimeout,
+    EngineError,
+    ImpossibleDependency,
+    InvalidDependency,
+    KernelError,
+    NoEnginesRegistered,
+    RemoteError,
+    TaskAborted,
+    TaskTimeout,
+    TimeoutError,
+    UnmetDependency,
+)
 from taskyard.protocol.reference import Reference
 
 __version__ = "0.1.0"
@@ -31,10 +45,22 @@ __all__ = [
     "AsyncResult",
     "Client",
     "Cluster",
+    "CompositeError",
     "Dependency",
+    "DependencyTimeout",
     "DirectView",
+    "EngineError",
+    "ImpossibleDependency",
+    "InvalidDependency",
+    "KernelError",
     "LoadBalancedView",
+    "NoEnginesRegistered",
     "Reference",
+    "RemoteError",
+    "TaskAborted",
+    "TaskTimeout",
+    "TimeoutError",
+    "UnmetDependency",
     "depend",
     "dependent",
     "error",

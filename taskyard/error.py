@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "ConfigError",
     "KernelError",
+    "TaskTimeout",
     "RemoteError",
     "CompositeError",
     "EngineError",
@@ -61,7 +62,18 @@ class ConfigError(TaskyardError, ValueError):
 
 class KernelError(TaskyardError):
     """Raised when an engine could not run a request at all (as opposed to the
-    user's code raising, which is a :class:`RemoteError`)."""
+    user's code raising, which is a :class:`RemoteError`).
+
+    As in ipyparallel, it is also the base of every error about a request's fate
+    (:class:`RemoteError`, :class:`EngineError`, :class:`TaskTimeout`, the
+    dependency errors), so ``except KernelError`` catches them all."""
+
+
+class TaskTimeout(KernelError):
+    """Raised for a load-balanced task whose ``timeout=`` flag expired before the
+    scheduler could assign it to an engine. The scheduler raises it as a
+    :class:`DependencyTimeout`, which is both, so ``except ty.TaskTimeout``
+    (ipyparallel's name) and ``except ty.DependencyTimeout`` both catch it."""
 
 
 class TimeoutError(TaskyardError, builtins.TimeoutError):  # noqa: A001
@@ -70,20 +82,20 @@ class TimeoutError(TaskyardError, builtins.TimeoutError):  # noqa: A001
     The work itself goes on."""
 
 
-class NoEnginesRegistered(TaskyardError):
+class NoEnginesRegistered(KernelError):
     """Raised by the client when work is aimed at engines and none is registered."""
 
 
-class EngineError(TaskyardError):
+class EngineError(KernelError):
     """Raised for a request whose engine died (stopped answering heartbeats or
     unregistered) before it replied. Set by the hub or the scheduler."""
 
 
-class TaskAborted(TaskyardError):
+class TaskAborted(KernelError):
     """Raised for a request that was aborted (``Client.abort``) before it ran."""
 
 
-class RemoteError(TaskyardError):
+class RemoteError(KernelError):
     """An exception raised by user code on an engine.
 
     Attributes
@@ -184,7 +196,7 @@ class CompositeError(RemoteError):
         raise self.elist[index]
 
 
-class UnmetDependency(TaskyardError):
+class UnmetDependency(KernelError):
     """Raised by a task's function on an engine (via ``@require``, ``@depend``
     or ``dependent``) when the engine cannot run it; the scheduler re-routes the
     task and never sends it to that engine again."""
@@ -196,9 +208,10 @@ class ImpossibleDependency(UnmetDependency):
     live engine is excluded."""
 
 
-class DependencyTimeout(ImpossibleDependency):
-    """Raised for a task whose ``timeout`` expired while it was still waiting to
-    be assigned to an engine."""
+class DependencyTimeout(ImpossibleDependency, TaskTimeout):
+    """Raised by the scheduler for a task whose ``timeout`` expired while it was
+    still waiting to be assigned to an engine. It is also a :class:`TaskTimeout`,
+    the class ipyparallel 9 raises for that case."""
 
 
 class InvalidDependency(ImpossibleDependency):
@@ -212,6 +225,7 @@ _BY_NAME: dict[str, type[TaskyardError]] = {
         ProtocolError,
         ConfigError,
         KernelError,
+        TaskTimeout,
         TimeoutError,
         NoEnginesRegistered,
         EngineError,

@@ -243,3 +243,55 @@ def test_remote_errors_render_in_ipython_and_notebooks() -> None:
     assert "[engine 3]" in page and "KeyError: &#x27;x&#x27;" in page and "<pre>" in page
     composite = CompositeError("two failed", [error, RemoteError("ValueError", "bad", "", {"engine_id": 4})])
     assert "[engine 4]" in composite._repr_html_()
+
+
+IPP_TOP_LEVEL_ERRORS = [
+    "RemoteError",
+    "CompositeError",
+    "EngineError",
+    "TimeoutError",
+    "NoEnginesRegistered",
+    "UnmetDependency",
+    "ImpossibleDependency",
+    "InvalidDependency",
+    "DependencyTimeout",
+    "KernelError",
+    "TaskTimeout",
+    "TaskAborted",
+]
+
+
+@pytest.mark.parametrize("name", IPP_TOP_LEVEL_ERRORS)
+def test_ipyparallel_error_names_are_at_top_level(name: str) -> None:
+    assert getattr(taskyard, name) is getattr(error, name)
+    assert name in taskyard.__all__
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RemoteError",
+        "CompositeError",
+        "EngineError",
+        "NoEnginesRegistered",
+        "UnmetDependency",
+        "ImpossibleDependency",
+        "InvalidDependency",
+        "DependencyTimeout",
+        "TaskTimeout",
+        "TaskAborted",
+    ],
+)
+def test_kernel_error_is_the_base_of_request_errors_as_in_ipyparallel(name: str) -> None:
+    assert issubclass(getattr(error, name), error.KernelError)
+
+
+def test_an_expired_task_timeout_is_both_task_timeout_and_dependency_timeout() -> None:
+    # the scheduler fails an expired task with ename "DependencyTimeout"
+    raised = error_from_content({"ename": "DependencyTimeout", "evalue": "timed out after 1s"})
+    assert type(raised) is DependencyTimeout
+    assert isinstance(raised, error.TaskTimeout)
+    assert isinstance(raised, ImpossibleDependency)
+    with pytest.raises(error.TaskTimeout):
+        raise pickle.loads(pickle.dumps(raised))
+    assert isinstance(error_from_content({"ename": "TaskTimeout", "evalue": "x"}), error.TaskTimeout)
