@@ -19,8 +19,11 @@ from taskyard.heap import keep_large_buffers
 keep_large_buffers()
 
 # ruff: noqa: E402 - the imports below come after the malloc settings
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION  # ipyparallel re-exports these
+
 from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
+from taskyard.client.decorators import parallel, remote
 from taskyard.dependency import Dependency, depend, dependent, require
 from taskyard.error import (
     CompositeError,
@@ -37,10 +40,18 @@ from taskyard.error import (
     UnmetDependency,
 )
 from taskyard.protocol.reference import Reference
+from taskyard.serialization import use_cloudpickle, use_dill, use_pickle
+
+#: ipyparallel's class for results fetched from the hub; in taskyard they are plain AsyncResults.
+AsyncHubResult = AsyncResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "AsyncHubResult",
     "AsyncMapResult",
     "AsyncResult",
     "Client",
@@ -65,6 +76,11 @@ __all__ = [
     "dependent",
     "error",
     "interactive",
+    "parallel",
+    "remote",
+    "use_cloudpickle",
+    "use_dill",
+    "use_pickle",
     "plot",
     "require",
     "__version__",

@@ -38,3 +38,19 @@ def test_an_expired_task_timeout_is_caught_as_task_timeout(rc: ty.Client) -> Non
     assert isinstance(caught.value, ty.DependencyTimeout)
     assert isinstance(caught.value, ty.KernelError)
     assert slow.get(TIMEOUT) == "slow"
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+def test_module_level_remote_and_parallel_decorators(rc: ty.Client) -> None:
+    getpid = ty.remote(rc[:], block=True)(sleep_then)
+    assert getpid(0, "x") == ["x", "x"]
+
+    def total(xs: list[int]) -> list[int]:
+        return [sum(xs)]  # one block in, one block out: the blocks are joined
+
+    blocks = ty.parallel(rc.load_balanced_view(), block=True)(total)
+    assert sum(blocks(list(range(10)))) == sum(range(10))
+    assert ty.parallel(rc[:], block=True)(double).map([1, 2, 3]) == [2, 4, 6]
