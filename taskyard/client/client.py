@@ -26,12 +26,13 @@ fails with :class:`~taskyard.error.ControllerLost`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ from taskyard.error import (
 from taskyard.protocol import connection
 from taskyard.protocol.serialize import pack_apply
 from taskyard.protocol.session import Message, Session
+
+#: The requests :attr:`Client.history` records (ipyparallel's: the ones that run user code).
+_HISTORY_TYPES = frozenset({"apply_request", "execute_request"})
 
 log = logging.getLogger("taskyard.client")
 
@@ -187,8 +191,11 @@ class Client:
 
     def wait_for_engines(
         self, n: int | None = None, timeout: float = -1, block: bool = True, interactive: bool | None = None
-    ) -> None:
+    ) -> Any:
         """Wait until at least ``n`` engines are registered.
+
+        With ``block=False``, returns at once a :class:`concurrent.futures.Future` that
+        resolves (to ``None``) when they are there, or fails with :class:`TimeoutError`.
 
         Parameters
         ----------
@@ -199,6 +206,19 @@ class Client:
         interactive : bool, optional
             Show a progress bar (default: when running in a terminal/notebook).
         """
+        if not block:
+            future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def wait_in_background() -> None:
+                try:
+                    self.wait_for_engines(n, timeout=timeout, interactive=False)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(None)
+
+            threading.Thread(target=wait_in_background, name="wait_for_engines", daemon=True).start()
+            return future
         n = 1 if n is None else n
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         bar = _progress_bar(n, "engines", interactive)
@@ -259,17 +279,34 @@ class Client:
             return DirectView(self, self._resolve_targets(key)[0])
         return DirectView(self, self._resolve_targets(key))
 
-    def direct_view(self, targets: Any = "all") -> Any:
-        """A DirectView on ``targets`` (``"all"`` follows engines as they come and go)."""
+    def direct_view(self, targets: Any = "all", **flags: Any) -> Any:
+        """A DirectView on ``targets`` (``"all"`` follows engines as they come and go).
+
+        Keyword arguments are view flags, set on the new view: ``direct_view(block=True)``.
+        """
         from taskyard.client.view import DirectView
 
-        return DirectView(self, targets)
+        view = DirectView(self, targets)
+        if flags:
+            view.set_flags(**flags)
+        return view
 
-    def load_balanced_view(self, targets: Any = None) -> Any:
-        """A LoadBalancedView, optionally restricted to some engines."""
+    def load_balanced_view(self, targets: Any = None, **flags: Any) -> Any:
+        """A LoadBalancedView, optionally restricted to some engines.
+
+        Keyword arguments are view flags, set on the new view: ``load_balanced_view(retries=2)``.
+        """
         from taskyard.client.view import LoadBalancedView
 
-        return LoadBalancedView(self, targets)
+        view = LoadBalancedView(self, targets)
+        if flags:
+            view.set_flags(**flags)
+        return view
+
+    def __iter__(self) -> Iterator[Any]:
+        """One DirectView per registered engine, in id order (as ipyparallel's)."""
+        for engine_id in self.ids:
+            yield self.direct_view(engine_id)
 
     def __len__(self) -> int:
         return len(self._engines)
@@ -304,9 +341,20 @@ class Client:
             state.tracker = SendTracker()
         with self.state_lock:
             self._book.add(state)  # raises ClientClosed once closed
+            if msg_type in _HISTORY_TYPES:
+                self.history.append(msg.msg_id)
         # if the client closes meanwhile, close() ends this state with the rest
         self._enqueue(channel, frames, state.tracker)
         return state
+
+    @property
+    def history(self) -> list[str]:
+        """The msg_ids of the apply and execute requests this client sent, oldest first.
+
+        ``rc.get_result(-1)`` is the result of the last one.
+        """
+        # made on first use, so that __init__ stays as it is
+        return self.__dict__.setdefault("_history", [])  # type: ignore[no-any-return]
 
     def send_apply(
         self,
@@ -463,19 +511,36 @@ class Client:
             return out.get(targets, {})  # type: ignore[no-any-return]
         return out
 
+    def _history_msg_id(self, job: str | int) -> str:
+        if isinstance(job, str):
+            return job
+        try:
+            return self.history[job]
+        except IndexError:
+            raise IndexError(f"no request {job} in this client's history of {len(self.history)}") from None
+
     def get_result(
-        self, indices_or_msg_ids: str | Iterable[str] | AsyncResult, block: bool | None = None, timeout: float = 10.0
+        self,
+        indices_or_msg_ids: str | int | Iterable[str | int] | AsyncResult | None = None,
+        block: bool | None = None,
+        timeout: float = 10.0,
     ) -> AsyncResult:
-        """An AsyncResult for msg_ids sent by any client, served by the hub's records."""
+        """An AsyncResult for msg_ids sent by any client, served by the hub's records.
+
+        Integers index :attr:`history` (``-1``, the default, is the last request sent).
+        """
         from taskyard.client.hubresult import hub_result
 
+        if indices_or_msg_ids is None:
+            indices_or_msg_ids = -1
+        is_scalar = isinstance(indices_or_msg_ids, (str, int))
         if isinstance(indices_or_msg_ids, AsyncResult):
             msg_ids = indices_or_msg_ids.msg_ids
-        elif isinstance(indices_or_msg_ids, str):
-            msg_ids = [indices_or_msg_ids]
+        elif isinstance(indices_or_msg_ids, (str, int)):
+            msg_ids = [self._history_msg_id(indices_or_msg_ids)]
         else:
-            msg_ids = list(indices_or_msg_ids)
-        ar = hub_result(self, msg_ids, is_scalar=isinstance(indices_or_msg_ids, str))
+            msg_ids = [self._history_msg_id(job) for job in indices_or_msg_ids]
+        ar = hub_result(self, msg_ids, is_scalar=is_scalar)
         if block:
             ar.wait(timeout)
         return ar

@@ -8,6 +8,8 @@ they travel by value (registered below), the engines never import this module.
 from __future__ import annotations
 
 import sys
+import time
+from concurrent.futures import Future
 from typing import Any
 
 import cloudpickle
@@ -54,3 +56,46 @@ def test_module_level_remote_and_parallel_decorators(rc: ty.Client) -> None:
     blocks = ty.parallel(rc.load_balanced_view(), block=True)(total)
     assert sum(blocks(list(range(10)))) == sum(range(10))
     assert ty.parallel(rc[:], block=True)(double).map([1, 2, 3]) == [2, 4, 6]
+
+
+def test_history_lists_requests_in_order_and_get_result_indexes_it(rc: ty.Client) -> None:
+    view = rc[0]
+    before = len(rc.history)
+    first = view.apply_async(double, 1)
+    second = view.apply_async(double, 2)
+    assert rc.history[before:] == first.msg_ids + second.msg_ids
+    assert first.get(TIMEOUT) == 2 and second.get(TIMEOUT) == 4
+    assert rc.get_result(-1).get(TIMEOUT) == 4
+    assert rc.get_result(before).get(TIMEOUT) == 2
+    assert rc.get_result().get(TIMEOUT) == 4  # the default: the last request
+    assert rc.get_result([before, -1]).get(TIMEOUT) == [2, 4]
+    with pytest.raises(IndexError, match="history"):
+        rc.get_result(len(rc.history) + 5)
+
+
+def test_iterating_a_client_gives_one_view_per_engine(rc: ty.Client) -> None:
+    views = list(rc)
+    assert [view.targets for view in views] == rc.ids
+    assert [view.apply_sync(double, 3) for view in views] == [6] * len(rc.ids)
+
+
+def test_views_take_flags_as_keywords(rc: ty.Client) -> None:
+    direct = rc.direct_view("all", block=True)
+    assert direct.block is True
+    assert direct.apply(double, 5) == [10] * len(rc.ids)
+    balanced = rc.load_balanced_view(retries=2, block=True)
+    assert (balanced.retries, balanced.block) == (2, True)
+    assert balanced.apply(double, 6) == 12
+    with pytest.raises(KeyError, match="invalid flag"):
+        rc.load_balanced_view(no_such_flag=1)
+
+
+def test_wait_for_engines_without_blocking_returns_a_future(rc: ty.Client) -> None:
+    ready = rc.wait_for_engines(len(rc.ids), timeout=TIMEOUT, block=False)
+    assert isinstance(ready, Future)
+    assert ready.result(TIMEOUT) is None
+    too_many = rc.wait_for_engines(len(rc.ids) + 1, timeout=0.3, block=False)
+    started = time.monotonic()
+    with pytest.raises(ty.TimeoutError):
+        too_many.result(TIMEOUT)
+    assert time.monotonic() - started < TIMEOUT / 2
