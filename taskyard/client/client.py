@@ -556,13 +556,29 @@ class Client:
         return out
 
     def purge_results(self, jobs: Any = "all", targets: Any = None) -> None:
-        """Forget finished results on the hub (``"all"``, msg_ids or AsyncResults)."""
-        if jobs == "all":
-            msg_ids: Any = "all"
+        """Forget finished results on the hub; results still pending stay.
+
+        Parameters
+        ----------
+        jobs : "all", msg_id, AsyncResult or a list of them
+            The results to forget. With ``targets`` and no ``jobs``, none but the
+            engines' (``purge_results(targets=[0])`` forgets engine 0's only).
+        targets : int or list of int, optional
+            Also forget every finished result of these engines.
+        """
+        # not _resolve_targets: the results of an engine that has gone may be purged too
+        if targets is None:
+            engine_ids: list[int] = []
+        elif isinstance(targets, str) and targets == "all":
+            engine_ids = self.ids
         else:
-            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            engine_ids = [int(t) for t in ([targets] if isinstance(targets, int) else targets)]
+        if isinstance(jobs, str) and jobs == "all":
+            msg_ids: Any = [] if targets is not None else "all"
+        else:
+            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs or [])
             msg_ids = [m for j in jobs for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
-        self._query("purge_request", {"msg_ids": msg_ids})
+        self._query("purge_request", {"msg_ids": msg_ids, "engine_ids": engine_ids})
 
     def hub_stats(self) -> dict[str, Any]:
         """The hub's counters of dropped and rejected messages, and its record store size."""

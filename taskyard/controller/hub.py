@@ -564,13 +564,9 @@ class Controller:
         self._reply(msg, {"status": "ok", "tasks": out})
 
     def _handle_purge_request(self, msg: Message) -> None:
-        msg_ids = msg.content.get("msg_ids")
-        if msg_ids == "all":
-            msg_ids = [r.msg_id for r in self.state.records.values() if r.is_done]
-        for msg_id in msg_ids or []:
-            record = self.state.records.get(str(msg_id))
-            if record is not None and record.is_done:
-                self.state.records.drop(str(msg_id))
+        msg_ids = msg.content.get("msg_ids") or []
+        engine_ids = [int(e) for e in msg.content.get("engine_ids") or []]
+        self.state.records.purge(msg_ids if msg_ids == "all" else [str(m) for m in msg_ids], engine_ids)
         self._reply(msg, {"status": "ok"})
 
     def _handle_shutdown_request(self, msg: Message) -> None:

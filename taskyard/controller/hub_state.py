@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,23 @@ class TaskRecords:
         self._done_order.pop(msg_id, None)
         if record is not None:
             self.nbytes -= self._with_buffers.pop(msg_id, 0)
+
+    def purge(self, msg_ids: Iterable[str] | str, engine_ids: Iterable[int] = ()) -> list[str]:
+        """Drop the finished records named (``"all"``: every finished one) and the finished
+        records of the engines ``engine_ids``; pending records stay. Returns the msg_ids dropped."""
+        engines = set(engine_ids)
+        if isinstance(msg_ids, str):
+            named: set[str] = set(self._done_order) if msg_ids == "all" else {msg_ids}
+        else:
+            named = {str(m) for m in msg_ids}
+        chosen = [
+            msg_id
+            for msg_id in self._done_order
+            if msg_id in named or (engines and self._records[msg_id].engine_id in engines)
+        ]
+        for msg_id in chosen:
+            self.drop(msg_id)
+        return chosen
 
     def forget_buffers(self, msg_id: str) -> None:
         """Stop counting a record's result buffers (the caller drops them)."""

@@ -99,3 +99,14 @@ def test_wait_for_engines_without_blocking_returns_a_future(rc: ty.Client) -> No
     with pytest.raises(ty.TimeoutError):
         too_many.result(TIMEOUT)
     assert time.monotonic() - started < TIMEOUT / 2
+
+
+def test_purge_results_of_one_engine_keeps_the_others(rc: ty.Client) -> None:
+    first, second = rc.ids[:2]
+    on_first = rc[first].apply_async(double, 1)
+    on_second = rc[second].apply_async(double, 2)
+    assert (on_first.get(TIMEOUT), on_second.get(TIMEOUT)) == (2, 4)
+    rc.purge_results(targets=[first])
+    status = rc.result_status(on_first.msg_ids + on_second.msg_ids)
+    assert status["unknown"] == on_first.msg_ids
+    assert status["completed"] == on_second.msg_ids

@@ -486,3 +486,17 @@ def test_stored_buffers_are_checked_once_when_first_served() -> None:
     assert forged.buffers_corrupt and forged.result_buffers == [] and checks == [1, 1]
     assert hub.records.nbytes == len(big)
     assert hub.counters["corrupt-result-buffers"] == 1
+
+
+def test_purge_drops_named_and_engine_records_but_never_pending_ones() -> None:
+    from taskyard.controller.hub_state import TaskRecord, TaskRecords
+
+    records = TaskRecords()
+    for msg_id, engine_id, done in [("a", 0, True), ("b", 1, True), ("c", 1, True), ("d", 1, False), ("e", 2, True)]:
+        record = records.add(TaskRecord(msg_id=msg_id, channel="task", client_ident=b"c", engine_id=engine_id))
+        if done:
+            records.finished(record)
+    assert sorted(records.purge(["a"], engine_ids=[1])) == ["a", "b", "c"]
+    assert "d" in records and "e" in records
+    assert records.purge("all") == ["e"]
+    assert len(records) == 1
