@@ -18,6 +18,7 @@ from taskyard.client.remotefunction import ParallelFunction, RemoteFunction
 
 if TYPE_CHECKING:
     from taskyard.client.client import Client
+    from taskyard.client.executor import ViewExecutor
 
 
 def interactive(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,6 +92,30 @@ class View:
         finally:
             for name, value in saved.items():
                 setattr(self, name, value)
+
+    def __len__(self) -> int:
+        """How many engines this view runs on (all registered ones if it names none)."""
+        try:
+            return len(self.client._resolve_targets(self.targets))
+        except Exception:  # noqa: BLE001 - no engines (yet): nothing to run on
+            return 0
+
+    @property
+    def executor(self) -> ViewExecutor:
+        """A :class:`concurrent.futures.Executor` whose futures are this view's AsyncResults."""
+        from taskyard.client.executor import ViewExecutor
+
+        return ViewExecutor(self)
+
+    def register_joblib_backend(self, name: str = "taskyard", make_default: bool = False) -> None:
+        """Make this view a joblib backend: ``joblib.Parallel(backend=name)``.
+
+        Also registered as ``"ipyparallel"`` so code written for ipyparallel runs
+        unchanged. Needs joblib (``pip install taskyard[joblib]``).
+        """
+        from taskyard.client.joblib_backend import register_view_backend
+
+        register_view_backend(self, name, make_default)
 
     # -- apply ------------------------------------------------------------
 
