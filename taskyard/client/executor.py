@@ -31,6 +31,7 @@ class ViewExecutor(concurrent.futures.Executor):
     def __init__(self, view: View) -> None:
         self.view = view
         self._shutdown = False
+        self._maps: list[Any] = []
 
     @property
     def _max_workers(self) -> int:
@@ -50,20 +51,23 @@ class ViewExecutor(concurrent.futures.Executor):
             raise RuntimeError("cannot map on an executor after shutdown")
         if timeout is not None:
             warnings.warn("ViewExecutor.map ignores timeout", stacklevel=2)
-        if not _takes_chunksize(self.view):
-            kwargs.pop("chunksize", None)
-        return self.view.imap(fn, *iterables, **kwargs)  # type: ignore[arg-type]
+        kwargs.pop("chunksize", None)  # one task per item: imap does not batch
+        results = self.view.imap(fn, *iterables, **kwargs)
+        if hasattr(results, "send_rest"):
+            self._maps.append(results)
+        return results  # type: ignore[arg-type]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting work; with ``wait``, wait for what was sent. Engines keep running."""
+        """Stop accepting work; with ``wait``, send the rest of every ``map`` and wait for all of it.
+
+        Engines keep running.
+        """
         self._shutdown = True
         if cancel_futures:
             self.view.abort()
         if wait:
+            for results in self._maps:  # a lazy map's remaining inputs are part of the work
+                results.send_rest()
+            self._maps.clear()
             self.view.wait()
 
-
-def _takes_chunksize(view: Any) -> bool:
-    from taskyard.client.view import LoadBalancedView
-
-    return isinstance(view, LoadBalancedView)

@@ -9,8 +9,10 @@ them for a ``with`` block.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskyard.client.asyncresult import AsyncMapResult, AsyncResult
@@ -74,6 +76,8 @@ class View:
         self.block = False
         #: Track sends (``ar.sent``, ``ar.wait_for_send()``): before changing an array passed to a call.
         self.track = False
+        #: msg_ids of every request sent through this view, oldest first.
+        self.history: list[str] = []
 
     def set_flags(self, **flags: Any) -> None:
         """Set view flags, e.g. ``view.set_flags(block=True)``."""
@@ -185,6 +189,7 @@ class View:
         return self.targets
 
     def _finish(self, ar: AsyncResult, block: bool | None) -> Any:
+        self.history.extend(ar.msg_ids)
         block = self.block if block is None else block
         return ar.get() if block else ar
 
@@ -227,9 +232,15 @@ class DirectView(View):
         f: Callable[..., Any],
         *sequences: Sequence[Any],
         block: bool | None = None,
+        return_exceptions: bool = False,
         _per_chunk: bool = False,
         **kwargs: Any,
     ) -> Any:
+        """Parallel ``map``: each engine gets one contiguous part of the sequences.
+
+        With ``return_exceptions=True`` a failed part gives its error in place
+        of each of its items instead of raising.
+        """
         if not sequences:
             raise TypeError("map needs at least one sequence")
         if kwargs:
@@ -243,7 +254,10 @@ class DirectView(View):
         for i, engine_id in enumerate(engine_ids[:n]):
             runner = _call_chunk if _per_chunk else _map_chunk
             states.append(self.client.send_apply(runner, (f, *(c[i] for c in chunks)), engine_id=engine_id))
-        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"))
+        sizes = [len(part) for part in chunks[0][: len(states)]]
+        ar = AsyncMapResult(
+            self.client, states, getattr(f, "__name__", "f"), return_exceptions=return_exceptions, chunk_sizes=sizes
+        )
         return self._finish(ar, block)
 
     def execute(self, code: str, silent: bool = True, targets: Any = None, block: bool | None = None) -> Any:
@@ -312,6 +326,71 @@ class _GatherResult(AsyncResult):
         return out
 
 
+class LazyMapIterator:
+    """The iterator :meth:`LoadBalancedView.imap` returns; ``cancel()`` stops reading inputs.
+
+    It sends a task per input item, keeping at most ``limit`` unfinished (0: no
+    limit), and tops up each time a result is taken.
+    """
+
+    def __init__(
+        self,
+        submit: Callable[[tuple[Any, ...]], AsyncResult],
+        inputs: Iterator[tuple[Any, ...]],
+        limit: int,
+        ordered: bool,
+        return_exceptions: bool,
+    ) -> None:
+        self._submit = submit
+        self._inputs: Iterator[tuple[Any, ...]] | None = inputs
+        self._limit = limit
+        self._ordered = ordered
+        self._return_exceptions = return_exceptions
+        self._pending: collections.deque[AsyncResult] = collections.deque()
+        self._top_up()
+
+    def _in_flight(self) -> int:
+        return sum(1 for ar in self._pending if not ar.done())
+
+    def _top_up(self) -> None:
+        while self._inputs is not None and (self._limit == 0 or self._in_flight() < self._limit):
+            try:
+                args = next(self._inputs)
+            except StopIteration:
+                self._inputs = None
+                return
+            self._pending.append(self._submit(args))
+
+    def cancel(self) -> None:
+        """Read no more inputs; results of tasks already sent are still yielded."""
+        self._inputs = None
+
+    def send_rest(self) -> None:
+        """Send a task for every input not read yet, ignoring the limit (an executor's shutdown)."""
+        limit, self._limit = self._limit, 0
+        try:
+            self._top_up()
+        finally:
+            self._limit = limit
+
+    def __iter__(self) -> LazyMapIterator:
+        return self
+
+    def __next__(self) -> Any:
+        self._top_up()
+        if not self._pending:
+            raise StopIteration
+        if self._ordered:
+            ar = self._pending.popleft()
+        else:
+            done, _ = concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            ar = next(a for a in self._pending if a in done)
+            self._pending.remove(ar)
+        value = ar.get(return_exceptions=self._return_exceptions)
+        self._top_up()
+        return value
+
+
 class LoadBalancedView(View):
     """Work the task scheduler places on whichever engine its scheme picks.
 
@@ -369,10 +448,16 @@ class LoadBalancedView(View):
         block: bool | None = None,
         chunksize: int = 1,
         ordered: bool = True,
+        return_exceptions: bool = False,
         _per_chunk: bool = False,
         **flags: Any,
     ) -> Any:
-        """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task."""
+        """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task.
+
+        ``ordered=False`` makes iteration yield chunks as they finish;
+        ``return_exceptions=True`` puts a failed chunk's error in place of
+        each of its items instead of raising.
+        """
         if not sequences:
             raise TypeError("map needs at least one sequence")
         unknown = set(flags) - set(self._flag_names)
@@ -384,10 +469,50 @@ class LoadBalancedView(View):
         length = min(len(s) for s in sequences)
         metadata = self._task_metadata(flags)
         states = []
+        sizes = []
         for start in range(0, length, chunksize):
             end = min(start + chunksize, length)
             chunk_args = (f, *(s[start:end] for s in sequences))
             runner = _call_chunk if _per_chunk else _map_chunk
             states.append(self.client.send_apply(runner, chunk_args, metadata=metadata))
-        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"), ordered=ordered)
+            sizes.append(end - start)
+        ar = AsyncMapResult(
+            self.client,
+            states,
+            getattr(f, "__name__", "f"),
+            ordered=ordered,
+            return_exceptions=return_exceptions,
+            chunk_sizes=sizes,
+        )
         return self._finish(ar, block)
+
+    def imap(  # type: ignore[override]
+        self,
+        f: Callable[..., Any],
+        *sequences: Iterable[Any],
+        ordered: bool = True,
+        max_outstanding: int | str = "auto",
+        return_exceptions: bool = False,
+        **flags: Any,
+    ) -> LazyMapIterator:
+        """A lazy ``map``: one task per item, reading the inputs only as results are taken.
+
+        Works on endless inputs (``itertools.count()``). At most
+        ``max_outstanding`` tasks are in flight (``"auto"``: one per engine;
+        0: send everything at once); ``ordered=False`` yields results as they
+        finish; ``return_exceptions=True`` yields errors instead of raising.
+        ``cancel()`` on the iterator stops reading the inputs.
+        """
+        if not sequences:
+            raise TypeError("imap needs at least one sequence")
+        unknown = set(flags) - set(self._flag_names)
+        if unknown:
+            raise TypeError(f"unexpected flags: {', '.join(sorted(unknown))}")
+        limit = max(1, len(self)) if max_outstanding == "auto" else int(max_outstanding)
+        if limit < 0:
+            raise ValueError(f"max_outstanding must be 0 or more, not {max_outstanding}")
+
+        def submit(args: tuple[Any, ...]) -> AsyncResult:
+            return self._really_apply(f, args, {}, block=False, **flags)  # type: ignore[no-any-return]
+
+        return LazyMapIterator(submit, zip(*sequences, strict=False), limit, ordered, return_exceptions)

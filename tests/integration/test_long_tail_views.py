@@ -111,3 +111,70 @@ def test_module_level_joblib_backend_connects_default_client(rc: ty.Client) -> N
     with joblib.parallel_config(backend="taskyard-default"):
         out = joblib.Parallel()(joblib.delayed(square)(i) for i in range(6))
     assert out == [i * i for i in range(6)]
+
+
+# -- map / imap -----------------------------------------------------------
+
+
+def test_map_return_exceptions_on_both_views(rc: ty.Client) -> None:
+    for view in (rc.load_balanced_view(), rc[:]):
+        out = view.map(fail_on_three, range(6), block=True, return_exceptions=True)
+        assert len(out) == 6 and out[:3] == [0, 1, 2]  # a failed chunk's items are its error
+        assert isinstance(out[3], RemoteError)
+        with pytest.raises(RemoteError):
+            view.map(fail_on_three, range(6), block=True)
+        ar = view.map_async(fail_on_three, range(6))
+        assert isinstance(ar.get(timeout=TIMEOUT, return_exceptions=True)[3], RemoteError)
+
+
+def test_imap_is_lazy_on_endless_input(rc: ty.Client) -> None:
+    import itertools
+
+    lv = rc.load_balanced_view()
+    it = lv.imap(square, itertools.count())
+    assert list(itertools.islice(it, 10)) == [i * i for i in range(10)]
+    it.cancel()
+    assert len(list(it)) < 25  # only what was already sent: the input is no longer read
+
+
+def test_imap_max_outstanding_bounds_tasks_in_flight(rc: ty.Client) -> None:
+    lv = rc.load_balanced_view()
+    sent: list[AsyncResult] = []
+    most = 0
+    real_apply = lv._really_apply
+
+    def counting_apply(*args: Any, **kwargs: Any) -> Any:
+        nonlocal most
+        ar = real_apply(*args, **kwargs)
+        sent.append(ar)
+        most = max(most, sum(1 for a in sent if not a.done()))
+        return ar
+
+    lv._really_apply = counting_apply  # type: ignore[method-assign]
+    out = list(lv.imap(sleep_then, [0.05] * 12, range(12), max_outstanding=2))
+    assert out == list(range(12))
+    assert len(sent) == 12
+    assert 1 <= most <= 2
+
+
+def test_imap_unordered_yields_fast_results_first(rc: ty.Client) -> None:
+    lv = rc.load_balanced_view()
+    out = list(lv.imap(sleep_then, [1.0, 0.0], ["slow", "fast"], ordered=False, max_outstanding=0))
+    assert out == ["fast", "slow"]
+    assert list(lv.imap(sleep_then, [0.5, 0.0], ["slow", "fast"], max_outstanding=0)) == ["slow", "fast"]
+
+
+def test_imap_return_exceptions(rc: ty.Client) -> None:
+    out = list(rc.load_balanced_view().imap(fail_on_three, range(5), return_exceptions=True))
+    assert out[:3] == [0, 1, 2] and out[4] == 4
+    assert isinstance(out[3], RemoteError)
+
+
+def test_executor_shutdown_sends_the_rest_of_a_lazy_map(rc: ty.Client) -> None:
+    view = rc.load_balanced_view()
+    with view.executor as ex:
+        slow = ex.submit(sleep_then, 0.3, "late")
+        results = ex.map(square, range(10))
+    assert slow.done()
+    assert len(view.history) == 11  # every item was sent before shutdown returned
+    assert list(results) == [i * i for i in range(10)]
