@@ -38,9 +38,16 @@ def _push(ns: dict[str, Any]) -> None:
 @interactive
 def _pull(keys: Any) -> Any:
     g = globals()
+
+    def one(key: str) -> Any:
+        try:
+            return g[key]
+        except KeyError:
+            raise NameError(f"name {key!r} is not defined") from None
+
     if isinstance(keys, (list, tuple)):
-        return [g[k] for k in keys]
-    return g[keys]
+        return [one(k) for k in keys]
+    return one(keys)
 
 
 def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
@@ -50,6 +57,15 @@ def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
 def _call_chunk(f: Callable[..., Any], *chunks: Sequence[Any]) -> list[Any]:
     """``f`` called once on whole chunks (``@parallel``); its items join the output."""
     return list(f(*chunks))
+
+
+def distribute(seq: Sequence[Any], n: int, dist: str) -> list[Sequence[Any]]:
+    """``seq`` in ``n`` parts: contiguous blocks (``dist="b"``) or round robin (``"r"``)."""
+    if dist == "b":
+        return partition(seq, n)
+    if dist == "r":
+        return [seq[i::n] for i in range(n)]
+    raise ValueError(f"dist must be 'b' (blocks) or 'r' (round robin), not {dist!r}")
 
 
 def partition(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
@@ -284,21 +300,47 @@ class DirectView(View):
         names = names if isinstance(names, str) else list(names)
         return self._really_apply(_pull, (names,), {}, block=block, targets=targets)
 
-    def scatter(self, key: str, seq: Sequence[Any], targets: Any = None, block: bool | None = None) -> Any:
-        """Partition ``seq`` across the engines, as ``key`` in each namespace."""
+    def update(self, ns: dict[str, Any]) -> Any:
+        """Same as :meth:`push` (a dict's ``update``)."""
+        return self.push(ns)
+
+    def get(self, key_or_keys: str | Sequence[str]) -> Any:
+        """Same as :meth:`pull`, blocking."""
+        return self.pull(key_or_keys, block=True)
+
+    def scatter(
+        self,
+        key: str,
+        seq: Sequence[Any],
+        dist: str = "b",
+        flatten: bool = False,
+        targets: Any = None,
+        block: bool | None = None,
+        track: bool | None = None,
+    ) -> Any:
+        """Split ``seq`` across the engines, as ``key`` in each namespace.
+
+        ``dist="b"`` gives each engine a contiguous block, ``"r"`` deals items
+        round robin. With ``flatten=True`` an engine whose part is one item
+        gets the item itself rather than a one-item list.
+        """
         engine_ids, _ = self._targets(targets)
-        parts = partition(seq, len(engine_ids))
-        states = [
-            self.client.send_apply(_push, ({key: part},), engine_id=engine_id)
-            for engine_id, part in zip(engine_ids, parts, strict=True)
-        ]
+        parts = distribute(seq, len(engine_ids), dist)
+        track = self.track if track is None else track
+        states = []
+        for engine_id, part in zip(engine_ids, parts, strict=True):
+            value = part[0] if flatten and len(part) == 1 else part
+            states.append(self.client.send_apply(_push, ({key: value},), engine_id=engine_id, track=track))
         return self._finish(AsyncResult(self.client, states, "scatter", engine_ids), block)
 
-    def gather(self, key: str, targets: Any = None, block: bool | None = None) -> Any:
-        """Concatenate ``key`` from each engine, the inverse of :meth:`scatter`."""
+    def gather(self, key: str, dist: str = "b", targets: Any = None, block: bool | None = None) -> Any:
+        """Join ``key`` from each engine, the inverse of :meth:`scatter` with the same ``dist``."""
+        if dist not in ("b", "r"):
+            raise ValueError(f"dist must be 'b' (blocks) or 'r' (round robin), not {dist!r}")
         engine_ids, _ = self._targets(targets)
         states = [self.client.send_apply(_pull, (key,), engine_id=engine_id) for engine_id in engine_ids]
-        return self._finish(_GatherResult(self.client, states, "gather", engine_ids), block)
+        ar = _GatherResult(self.client, states, "gather", engine_ids, round_robin=dist == "r")
+        return self._finish(ar, block)
 
     def __getitem__(self, key: str) -> Any:
         return self.pull(key, block=True)
@@ -315,14 +357,17 @@ class DirectView(View):
 
 
 class _GatherResult(AsyncResult):
+    def __init__(self, *args: Any, round_robin: bool = False) -> None:
+        self._round_robin = round_robin  # before the results can arrive
+        super().__init__(*args)
+
     def _collect(self) -> Any:
+        parts = [list(v) if isinstance(v, (list, tuple)) else [v] for v in (s.value for s in self._states)]
+        if not self._round_robin:
+            return [item for part in parts for item in part]
         out: list[Any] = []
-        for state in self._states:
-            value = state.value
-            if isinstance(value, (list, tuple)):
-                out.extend(value)
-            else:
-                out.append(value)
+        for i in range(max((len(p) for p in parts), default=0)):
+            out.extend(p[i] for p in parts if i < len(p))
         return out
 
 

@@ -178,3 +178,31 @@ def test_executor_shutdown_sends_the_rest_of_a_lazy_map(rc: ty.Client) -> None:
     assert slow.done()
     assert len(view.history) == 11  # every item was sent before shutdown returned
     assert list(results) == [i * i for i in range(10)]
+
+
+# -- data movement --------------------------------------------------------
+
+
+def test_scatter_gather_blocks_round_robin_and_flatten(rc: ty.Client) -> None:
+    dv = rc[:]
+    n = len(dv)
+    dv.scatter("part", list(range(7)), block=True)
+    assert dv.gather("part", block=True) == list(range(7))
+    dv.scatter("part", list(range(7)), dist="r", block=True)
+    assert dv.pull("part", block=True) == [list(range(7))[i::n] for i in range(n)]
+    assert dv.gather("part", dist="r", block=True) == list(range(7))
+    dv.scatter("one", list(range(n)), flatten=True, block=True)
+    assert dv.pull("one", block=True) == list(range(n))
+    with pytest.raises(ValueError):
+        dv.scatter("x", [1, 2], dist="z")
+
+
+def test_get_update_aliases_and_pull_of_missing_name(rc: ty.Client) -> None:
+    dv = rc[:]
+    dv.block = True
+    dv.update({"a": 5, "b": 6})
+    assert dv.get("a") == [5] * len(dv)
+    assert dv.get(["a", "b"]) == [[5, 6]] * len(dv)
+    with pytest.raises(RemoteError) as info:
+        dv.pull("no_such_name")
+    assert "NameError" in str(info.value)
