@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskyard.client.asyncresult import AsyncMapResult, AsyncResult
 from taskyard.client.remotefunction import ParallelFunction, RemoteFunction
+from taskyard.protocol.catalog import TASK_FLAGS
 
 if TYPE_CHECKING:
     from taskyard.client.client import Client
@@ -95,12 +96,14 @@ class View:
         #: msg_ids of every request sent through this view, oldest first.
         self.history: list[str] = []
 
-    def set_flags(self, **flags: Any) -> None:
-        """Set view flags, e.g. ``view.set_flags(block=True)``."""
+    def set_flags(self, **flags: Any) -> View:
+        """Set view flags, e.g. ``view.set_flags(block=True)``; returns the view,
+        so ``view.set_flags(block=True).map(...)`` works in one line."""
         for name, value in flags.items():
             if name not in self._flag_names:
                 raise KeyError(f"invalid flag {name!r}; valid flags: {', '.join(self._flag_names)}")
             setattr(self, name, value)
+        return self
 
     @contextlib.contextmanager
     def temp_flags(self, **flags: Any) -> Iterator[None]:
@@ -220,6 +223,22 @@ class DirectView(View):
 
     def __repr__(self) -> str:
         return f"<DirectView {self.targets}>"
+
+    def activate(self, suffix: str = "") -> Any:
+        """Register the ``%px{suffix}``, ``%%px{suffix}``, ``%pxresult{suffix}``,
+        ``%pxconfig{suffix}`` and ``%autopx{suffix}`` magics for this view in the
+        running IPython (the view becomes blocking); warns outside IPython.
+
+        ``rc[::2].activate("_even")`` gives ``%px_even`` for the even engines.
+        """
+        import warnings
+
+        from taskyard.client.magics import activate
+
+        magics = activate(self, suffix)
+        if magics is None:
+            warnings.warn("the parallel magics (%px, ...) only work inside IPython", stacklevel=2)
+        return magics
 
     def _targets(self, targets: Any = None) -> tuple[list[int], bool]:
         targets = self.targets if targets is None else targets
@@ -445,7 +464,7 @@ class LoadBalancedView(View):
     ``targets`` (restrict to some engines).
     """
 
-    _flag_names = ("block", "track", "after", "follow", "timeout", "retries", "targets")
+    _flag_names = ("block", "track", *TASK_FLAGS)
 
     def __init__(self, client: Client, targets: Any = None) -> None:
         super().__init__(client, targets)
@@ -465,9 +484,7 @@ class LoadBalancedView(View):
 
         if not flags:
             return task_metadata(self.client, self.after, self.follow, self.timeout, self.retries, self.targets)
-        values = {
-            name: flags.get(name, getattr(self, name)) for name in ("after", "follow", "timeout", "retries", "targets")
-        }
+        values = {name: flags.get(name, getattr(self, name)) for name in TASK_FLAGS}
         return task_metadata(self.client, **values)
 
     def _really_apply(

@@ -206,3 +206,43 @@ def test_get_update_aliases_and_pull_of_missing_name(rc: ty.Client) -> None:
     with pytest.raises(RemoteError) as info:
         dv.pull("no_such_name")
     assert "NameError" in str(info.value)
+
+
+# -- flags and magics -----------------------------------------------------
+
+
+def test_set_flags_returns_the_view_and_flags_come_from_the_catalog(rc: ty.Client) -> None:
+    from taskyard.protocol.catalog import TASK_FLAGS
+
+    lv = rc.load_balanced_view()
+    assert lv._flag_names == ("block", "track", *TASK_FLAGS)
+    assert lv.set_flags(block=True, retries=1) is lv
+    assert lv.block and lv.retries == 1
+    assert lv.set_flags(block=False).map(square, range(3)).get(timeout=TIMEOUT) == [0, 1, 4]
+    dv = rc[:]
+    assert dv.set_flags(block=True) is dv
+    with pytest.raises(KeyError):
+        dv.set_flags(retries=1)
+
+
+def test_direct_view_activate_outside_ipython_warns(rc: ty.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    IPython = pytest.importorskip("IPython")
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    with pytest.warns(UserWarning, match="IPython"):
+        assert rc[:].activate() is None
+
+
+def test_direct_view_activate_registers_suffixed_magics(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    IPython = pytest.importorskip("IPython")
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or IPython.get_ipython()
+    try:
+        even = rc[::2]
+        even.activate("_even")
+        shell.run_line_magic("px_even", "b = 'even'")
+        assert rc[0]["b"] == "even"
+        with pytest.raises(RemoteError):
+            rc[1].pull("b", block=True)
+    finally:
+        shell._taskyard_magics = None
