@@ -9,9 +9,11 @@ them for a ``with`` block.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import concurrent.futures
 import contextlib
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,66 @@ def _pull(keys: Any) -> Any:
     if isinstance(keys, (list, tuple)):
         return [one(k) for k in keys]
     return one(keys)
+
+
+@interactive
+def _remote_import(name: str, fromlist: Sequence[str] | None, level: int) -> None:
+    """``import name`` (or ``from name import ...``) into the engine's namespace."""
+    ns = globals()
+    module = __import__(name, fromlist=fromlist or (), level=level)
+    if fromlist:
+        for item in fromlist:
+            ns[item] = getattr(module, item)
+    else:
+        ns[name.partition(".")[0]] = module
+
+
+def _nothing() -> None:
+    """What the engines run for ``use_cloudpickle``: they already do."""
+
+
+class _SyncImports:
+    """``with dv.sync_imports():``: imports in the block also happen on the engines."""
+
+    def __init__(self, view: DirectView, local: bool, quiet: bool) -> None:
+        if not local:
+            raise NotImplementedError("sync_imports(local=False): remote-only imports are not supported")
+        self._view = view
+        self._quiet = quiet
+        self._seen: set[str] = set()
+        self._sent: list[AsyncResult] = []
+
+    def __enter__(self) -> _SyncImports:
+        self._frame = sys._getframe(1)  # the block's frame: only its own import statements are synced
+        self._real_import = builtins.__import__
+        builtins.__import__ = self._import
+        return self
+
+    def _import(
+        self,
+        name: str,
+        globals: Any = None,  # noqa: A002 - __import__'s own parameter names
+        locals: Any = None,  # noqa: A002
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> Any:
+        module = self._real_import(name, globals, locals, fromlist, level)
+        if sys._getframe(1) is not self._frame or level > 0:
+            return module
+        key = f"{name}:{','.join(fromlist or ())}"
+        if key not in self._seen:
+            self._seen.add(key)
+            if not self._quiet:
+                what = f"{', '.join(fromlist)} from {name}" if fromlist else name
+                print(f"importing {what} on engine(s)")
+            fromlist = list(fromlist) if fromlist else None
+            self._sent.append(self._view._really_apply(_remote_import, (name, fromlist, level), {}, block=False))
+        return module
+
+    def __exit__(self, *exc: Any) -> None:
+        builtins.__import__ = self._real_import
+        for ar in self._sent:
+            ar.get()
 
 
 def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
@@ -294,6 +356,38 @@ class DirectView(View):
             self.client, states, getattr(f, "__name__", "f"), return_exceptions=return_exceptions, chunk_sizes=sizes
         )
         return self._finish(ar, block)
+
+    def use_cloudpickle(self) -> Any:
+        """A no-op kept for ipyparallel code: taskyard always serializes with
+        cloudpickle (closures, lambdas, interactively defined classes), here and
+        on the engines. Returns what ``apply`` does (None per engine if blocking)."""
+        return self._really_apply(_nothing, (), {})
+
+    def use_pickle(self) -> Any:
+        """A no-op like :meth:`use_cloudpickle`: cloudpickle reads and writes
+        everything plain pickle does, so nothing needs switching back."""
+        return self._really_apply(_nothing, (), {})
+
+    def use_dill(self) -> Any:
+        """Not supported: taskyard serializes with cloudpickle, which covers what
+        code usually wanted dill for (closures, lambdas, interactive classes)."""
+        raise NotImplementedError(
+            "taskyard always serializes with cloudpickle (closures, lambdas and interactively "
+            "defined classes work); dill is not supported: drop the use_dill() call"
+        )
+
+    def sync_imports(self, local: bool = True, quiet: bool = False) -> _SyncImports:
+        """A context manager: each ``import`` in its block runs here and on every engine.
+
+        >>> with dv.sync_imports():       # doctest: +SKIP
+        ...     import numpy
+        importing numpy on engine(s)
+
+        Only the block's own import statements are sent (not what the imported
+        modules import); ``quiet=True`` prints nothing. Leaving the block waits for
+        the engines' imports and raises if one failed.
+        """
+        return _SyncImports(self, local, quiet)
 
     def execute(self, code: str, silent: bool = True, targets: Any = None, block: bool | None = None) -> Any:
         """Run a string of code in each engine's namespace."""

@@ -246,3 +246,41 @@ def test_direct_view_activate_registers_suffixed_magics(rc: ty.Client, capsys: p
             rc[1].pull("b", block=True)
     finally:
         shell._taskyard_magics = None
+
+
+# -- serialization and imports ---------------------------------------------
+
+
+def test_use_cloudpickle_and_pickle_are_honest_no_ops_and_dill_says_why(rc: ty.Client) -> None:
+    dv = rc[:]
+    assert dv.use_cloudpickle().get(timeout=TIMEOUT) == [None] * len(dv)
+    dv.block = True
+    assert dv.use_pickle() == [None] * len(dv)
+    with pytest.raises(NotImplementedError, match="cloudpickle"):
+        dv.use_dill()
+    offset = 3
+    assert dv.apply(lambda x: x + offset, 1) == [4] * len(dv)  # closures still travel
+
+
+def test_sync_imports_imports_here_and_on_the_engines(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    dv = rc[:]
+    dv.execute("import sys; sys.modules.pop('colorsys', None); globals().pop('colorsys', None)", block=True)
+    with dv.sync_imports():
+        import colorsys
+        from fractions import Fraction
+    assert colorsys.__name__ == "colorsys" and Fraction(1, 2) == 0.5
+    out = capsys.readouterr().out
+    assert "importing colorsys on engine(s)" in out
+    assert "importing Fraction from fractions on engine(s)" in out
+    dv.execute("c = colorsys.__name__; f = str(Fraction(1, 3))", block=True)
+    assert dv.pull("c", block=True) == ["colorsys"] * len(dv)
+    assert dv.pull("f", block=True) == ["1/3"] * len(dv)
+    with dv.sync_imports(quiet=True):
+        import textwrap  # noqa: F401
+    assert capsys.readouterr().out == ""
+    import builtins
+
+    real_import = builtins.__import__
+    with pytest.raises(ImportError), dv.sync_imports(quiet=True):
+        import no_such_module_anywhere  # noqa: F401
+    assert builtins.__import__ is real_import  # the hook is gone after an error too
