@@ -203,6 +203,45 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         values = [s.error if s.error is not None else s.value for s in self._states]
         return values[0] if self._is_scalar else values
 
+    def wait_for_output(self, timeout: float | None = -1) -> bool:
+        """Wait until the requests' output (stdout, stderr, displays) is complete.
+
+        A reply carries the end of its request's output, so this is :meth:`wait`;
+        it exists for code written for ipyparallel, where output can lag the result.
+        """
+        return self.wait(timeout)
+
+    def split(self) -> tuple[AsyncResult, ...]:
+        """One AsyncResult per request (per engine for a DirectView call, per
+        chunk for a map), to wait for them one by one, e.g. with
+        :func:`concurrent.futures.as_completed`. A single request gives ``(self,)``."""
+        if len(self._states) == 1:
+            return (self,)
+        targets = self._targets if isinstance(self._targets, list) else [None] * len(self._states)
+        return tuple(
+            AsyncResult(
+                self._client, [state], self._fname, target, is_scalar=True, return_exceptions=self._return_exceptions
+            )
+            for target, state in zip(targets, self._states, strict=True)
+        )
+
+    @classmethod
+    def join(cls, *results: AsyncResult) -> AsyncResult:
+        """One AsyncResult covering the requests of ``results`` (the inverse of :meth:`split`)."""
+        if not results:
+            raise ValueError("join needs at least one AsyncResult")
+        if len(results) == 1:
+            return results[0]
+        states = [state for ar in results for state in ar._states]
+        targets: list[Any] | None = []
+        for ar in results:
+            own = ar._targets if isinstance(ar._targets, list) else [ar._targets] * len(ar._states)
+            targets.extend(own)  # type: ignore[union-attr]
+        if all(t is None for t in targets or ()):
+            targets = None
+        first = results[0]
+        return AsyncResult(first._client, states, first._fname, targets, return_exceptions=first._return_exceptions)
+
     def get_dict(self, timeout: float | None = None) -> dict[int, Any]:
         """Results keyed by engine id (one request per engine)."""
         values = self.get(timeout)
@@ -410,6 +449,18 @@ class AsyncMapResult(AsyncResult):
         for index, state in enumerate(self._states):
             out.extend(self._chunk_of(index, state))
         return out
+
+    def split(self) -> tuple[AsyncResult, ...]:
+        """One AsyncMapResult per chunk (each gives its chunk's list of results)."""
+        if len(self._states) == 1:
+            return (self,)
+        sizes = self._chunk_sizes or [1] * len(self._states)
+        return tuple(
+            AsyncMapResult(
+                self._client, [state], self._fname, return_exceptions=self._return_exceptions, chunk_sizes=[size]
+            )
+            for state, size in zip(self._states, sizes, strict=True)
+        )
 
     def __iter__(self) -> Iterator[Any]:
         if self._ordered:

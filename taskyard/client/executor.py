@@ -70,4 +70,3 @@ class ViewExecutor(concurrent.futures.Executor):
                 results.send_rest()
             self._maps.clear()
             self.view.wait()
-

@@ -284,3 +284,43 @@ def test_sync_imports_imports_here_and_on_the_engines(rc: ty.Client, capsys: pyt
     with pytest.raises(ImportError), dv.sync_imports(quiet=True):
         import no_such_module_anywhere  # noqa: F401
     assert builtins.__import__ is real_import  # the hook is gone after an error too
+
+
+# -- AsyncResult ----------------------------------------------------------
+
+
+@ty.interactive
+def say_then_sleep(seconds: float) -> int:
+    import time
+
+    print("said")
+    time.sleep(seconds)
+    return 1
+
+
+def test_split_a_direct_result_per_engine_and_join_it_back(rc: ty.Client) -> None:
+    dv = rc[:]
+    ar = dv.apply_async(sleep_then, 0.0, "x")
+    parts = ar.split()
+    assert len(parts) == len(dv)
+    assert [p.engine_id for p in concurrent.futures.as_completed(parts, timeout=TIMEOUT)]
+    assert [p.get(timeout=TIMEOUT) for p in parts] == ["x"] * len(dv)
+    assert [p.engine_id for p in parts] == rc.ids
+    joined = AsyncResult.join(*parts)
+    assert joined.get(timeout=TIMEOUT) == ["x"] * len(dv)
+    single = rc[0].apply_async(square, 3)
+    assert single.split() == (single,)
+
+
+def test_split_a_map_per_chunk(rc: ty.Client) -> None:
+    amr = rc.load_balanced_view().map_async(square, range(6), chunksize=2)
+    parts = amr.split()
+    assert [p.get(timeout=TIMEOUT) for p in parts] == [[0, 1], [4, 9], [16, 25]]
+
+
+def test_data_and_wait_for_output(rc: ty.Client) -> None:
+    ar = rc[:].apply_async(say_then_sleep, 0.2)
+    assert ar.wait_for_output(timeout=0) is False
+    assert ar.wait_for_output(timeout=TIMEOUT) is True
+    assert ar.stdout == ["said\n"] * len(rc.ids)
+    assert ar.data == [{}] * len(rc.ids)  # nothing published with data_pub
