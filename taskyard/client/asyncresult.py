@@ -214,13 +214,23 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
     def split(self) -> tuple[AsyncResult, ...]:
         """One AsyncResult per request (per engine for a DirectView call, per
         chunk for a map), to wait for them one by one, e.g. with
-        :func:`concurrent.futures.as_completed`. A single request gives ``(self,)``."""
+        :func:`concurrent.futures.as_completed`. A single request gives ``(self,)``.
+
+        As in ipyparallel, a map's parts are plain AsyncResults whose ``get()``
+        is a one-item list holding the chunk's list of results.
+        """
         if len(self._states) == 1:
             return (self,)
         targets = self._targets if isinstance(self._targets, list) else [None] * len(self._states)
+        scalar = not isinstance(self, AsyncMapResult)
         return tuple(
             AsyncResult(
-                self._client, [state], self._fname, target, is_scalar=True, return_exceptions=self._return_exceptions
+                self._client,
+                [state],
+                self._fname,
+                target if scalar else [target],
+                is_scalar=scalar,
+                return_exceptions=self._return_exceptions,
             )
             for target, state in zip(targets, self._states, strict=True)
         )
@@ -449,18 +459,6 @@ class AsyncMapResult(AsyncResult):
         for index, state in enumerate(self._states):
             out.extend(self._chunk_of(index, state))
         return out
-
-    def split(self) -> tuple[AsyncResult, ...]:
-        """One AsyncMapResult per chunk (each gives its chunk's list of results)."""
-        if len(self._states) == 1:
-            return (self,)
-        sizes = self._chunk_sizes or [1] * len(self._states)
-        return tuple(
-            AsyncMapResult(
-                self._client, [state], self._fname, return_exceptions=self._return_exceptions, chunk_sizes=[size]
-            )
-            for state, size in zip(self._states, sizes, strict=True)
-        )
 
     def __iter__(self) -> Iterator[Any]:
         if self._ordered:

@@ -315,7 +315,8 @@ def test_split_a_direct_result_per_engine_and_join_it_back(rc: ty.Client) -> Non
 def test_split_a_map_per_chunk(rc: ty.Client) -> None:
     amr = rc.load_balanced_view().map_async(square, range(6), chunksize=2)
     parts = amr.split()
-    assert [p.get(timeout=TIMEOUT) for p in parts] == [[0, 1], [4, 9], [16, 25]]
+    assert all(type(p) is AsyncResult for p in parts)  # as ipyparallel's: one chunk each, in a list
+    assert [p.get(timeout=TIMEOUT) for p in parts] == [[[0, 1]], [[4, 9]], [[16, 25]]]
 
 
 def test_data_and_wait_for_output(rc: ty.Client) -> None:
