@@ -253,10 +253,17 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         return AsyncResult(first._client, states, first._fname, targets, return_exceptions=first._return_exceptions)
 
     def get_dict(self, timeout: float | None = None) -> dict[int, Any]:
-        """Results keyed by engine id (one request per engine)."""
+        """Results keyed by engine id (one request per engine).
+
+        Raises ValueError when an engine ran more than one of the requests
+        (a map with more chunks than engines, say).
+        """
         values = self.get(timeout)
         values = [values] if self._is_scalar else values
-        return {md["engine_id"]: v for md, v in zip(self._metadata_list(), values, strict=True)}
+        engine_ids = [md["engine_id"] for md in self._metadata_list()]
+        if len(set(engine_ids)) != len(engine_ids) or len(engine_ids) != len(values):
+            raise ValueError(f"get_dict needs one request per engine; engines of the requests: {engine_ids}")
+        return dict(zip(engine_ids, values, strict=True))
 
     @property
     def stdout(self) -> str | list[str]:
@@ -305,8 +312,8 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         return total
 
     def _require_done(self) -> None:
-        if not self.done():
-            raise AssertionError("not ready: call wait() first")
+        if not self.done():  # a TimeoutError, as ipyparallel's (also a builtins.TimeoutError)
+            raise TimeoutError(f"not ready: wait() first: {self}")
 
     def abort(self) -> None:
         """Abort the requests that have not started yet."""

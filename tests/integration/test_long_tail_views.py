@@ -325,3 +325,18 @@ def test_data_and_wait_for_output(rc: ty.Client) -> None:
     assert ar.wait_for_output(timeout=TIMEOUT) is True
     assert ar.stdout == ["said\n"] * len(rc.ids)
     assert ar.data == [{}] * len(rc.ids)  # nothing published with data_pub
+
+
+def test_get_dict_needs_one_request_per_engine_and_timings_wait(rc: ty.Client) -> None:
+    import builtins
+
+    lv = rc.load_balanced_view()
+    amr = lv.map_async(square, range(len(rc.ids) * 2))
+    with pytest.raises(ValueError):
+        amr.get_dict(timeout=TIMEOUT)
+    assert rc[:].apply_async(square, 2).get_dict(timeout=TIMEOUT) == dict.fromkeys(rc.ids, 4)
+    ar = lv.apply_async(sleep_then, 0.5)
+    with pytest.raises(builtins.TimeoutError):
+        _ = ar.wall_time
+    ar.get(timeout=TIMEOUT)
+    assert ar.wall_time > 0.4
