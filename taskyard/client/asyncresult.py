@@ -350,7 +350,7 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         from tqdm.auto import tqdm
 
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        total = len(self._states)
+        total = len(self)
         shown: dict[tuple[str, str], int] = {}
         with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
             while not self.done():
@@ -466,6 +466,18 @@ class AsyncMapResult(AsyncResult):
         for index, state in enumerate(self._states):
             out.extend(self._chunk_of(index, state))
         return out
+
+    def _sizes(self) -> list[int]:
+        return self._chunk_sizes if self._chunk_sizes is not None else [1] * len(self._states)
+
+    def __len__(self) -> int:
+        """How many items the map covers (ipyparallel's count of granular tasks)."""
+        return sum(self._sizes())
+
+    @property
+    def progress(self) -> int:
+        """How many items have finished (a chunk's items finish together)."""
+        return sum(size for size, state in zip(self._sizes(), self._states, strict=True) if state.is_done)
 
     def __iter__(self) -> Iterator[Any]:
         if self._ordered:

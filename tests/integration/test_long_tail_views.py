@@ -340,3 +340,12 @@ def test_get_dict_needs_one_request_per_engine_and_timings_wait(rc: ty.Client) -
         _ = ar.wall_time
     ar.get(timeout=TIMEOUT)
     assert ar.wall_time > 0.4
+
+
+def test_len_and_progress_of_a_map_count_items(rc: ty.Client) -> None:
+    dv = rc[:]
+    amr = dv.map_async(sleep_then, [0.2] * 2 * len(dv))
+    assert len(amr) == 2 * len(dv)
+    assert amr.progress == 0
+    amr.wait(TIMEOUT)
+    assert amr.progress == len(amr)
