@@ -3,8 +3,8 @@
 taskyard always pickles functions and arguments with cloudpickle (see
 :mod:`taskyard.protocol.serialize`): the client, the scheduler and every engine
 must agree on one format, and the format is not a per-process switch. So
-:func:`use_cloudpickle` is a no-op, and :func:`use_dill` / :func:`use_pickle`
-refuse with a message saying why, instead of silently doing nothing.
+:func:`use_cloudpickle` and :func:`use_pickle` are no-ops (cloudpickle is a
+superset of pickle), and :func:`use_dill` refuses with a message saying why.
 """
 
 from __future__ import annotations
@@ -39,11 +39,8 @@ def use_dill() -> None:
 
 
 def use_pickle() -> None:
-    """Not supported: taskyard cannot switch back to the standard library's pickle.
+    """Serialize with pickle: cloudpickle reads and writes all that pickle does, so this does nothing.
 
-    Raises
-    ------
-    NotImplementedError
-        Always; nothing needs reverting, since :func:`use_dill` never switches.
+    Kept so that ipyparallel code calling ``ipp.use_pickle()`` runs unchanged,
+    like ``DirectView.use_pickle()``. Returns ``None``.
     """
-    raise NotImplementedError(f"use_pickle() is not supported: {_ALWAYS}; there is no other serializer to revert from")

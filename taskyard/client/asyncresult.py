@@ -203,11 +203,67 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         values = [s.error if s.error is not None else s.value for s in self._states]
         return values[0] if self._is_scalar else values
 
+    def wait_for_output(self, timeout: float | None = -1) -> bool:
+        """Wait until the requests' output (stdout, stderr, displays) is complete.
+
+        A reply carries the end of its request's output, so this is :meth:`wait`;
+        it exists for code written for ipyparallel, where output can lag the result.
+        """
+        return self.wait(timeout)
+
+    def split(self) -> tuple[AsyncResult, ...]:
+        """One AsyncResult per request (per engine for a DirectView call, per
+        chunk for a map), to wait for them one by one, e.g. with
+        :func:`concurrent.futures.as_completed`. A single request gives ``(self,)``.
+
+        As in ipyparallel, a map's parts are plain AsyncResults whose ``get()``
+        is a one-item list holding the chunk's list of results.
+        """
+        if len(self._states) == 1:
+            return (self,)
+        targets = self._targets if isinstance(self._targets, list) else [None] * len(self._states)
+        scalar = not isinstance(self, AsyncMapResult)
+        return tuple(
+            AsyncResult(
+                self._client,
+                [state],
+                self._fname,
+                target if scalar else [target],
+                is_scalar=scalar,
+                return_exceptions=self._return_exceptions,
+            )
+            for target, state in zip(targets, self._states, strict=True)
+        )
+
+    @classmethod
+    def join(cls, *results: AsyncResult) -> AsyncResult:
+        """One AsyncResult covering the requests of ``results`` (the inverse of :meth:`split`)."""
+        if not results:
+            raise ValueError("join needs at least one AsyncResult")
+        if len(results) == 1:
+            return results[0]
+        states = [state for ar in results for state in ar._states]
+        targets: list[Any] | None = []
+        for ar in results:
+            own = ar._targets if isinstance(ar._targets, list) else [ar._targets] * len(ar._states)
+            targets.extend(own)  # type: ignore[union-attr]
+        if all(t is None for t in targets or ()):
+            targets = None
+        first = results[0]
+        return AsyncResult(first._client, states, first._fname, targets, return_exceptions=first._return_exceptions)
+
     def get_dict(self, timeout: float | None = None) -> dict[int, Any]:
-        """Results keyed by engine id (one request per engine)."""
+        """Results keyed by engine id (one request per engine).
+
+        Raises ValueError when an engine ran more than one of the requests
+        (a map with more chunks than engines, say).
+        """
         values = self.get(timeout)
         values = [values] if self._is_scalar else values
-        return {md["engine_id"]: v for md, v in zip(self._metadata_list(), values, strict=True)}
+        engine_ids = [md["engine_id"] for md in self._metadata_list()]
+        if len(set(engine_ids)) != len(engine_ids) or len(engine_ids) != len(values):
+            raise ValueError(f"get_dict needs one request per engine; engines of the requests: {engine_ids}")
+        return dict(zip(engine_ids, values, strict=True))
 
     @property
     def stdout(self) -> str | list[str]:
@@ -256,8 +312,8 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         return total
 
     def _require_done(self) -> None:
-        if not self.done():
-            raise AssertionError("not ready: call wait() first")
+        if not self.done():  # a TimeoutError, as ipyparallel's (also a builtins.TimeoutError)
+            raise TimeoutError(f"not ready: wait() first: {self}")
 
     def abort(self) -> None:
         """Abort the requests that have not started yet."""
@@ -294,7 +350,7 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         from tqdm.auto import tqdm
 
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        total = len(self._states)
+        total = len(self)
         shown: dict[tuple[str, str], int] = {}
         with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
             while not self.done():
@@ -410,6 +466,18 @@ class AsyncMapResult(AsyncResult):
         for index, state in enumerate(self._states):
             out.extend(self._chunk_of(index, state))
         return out
+
+    def _sizes(self) -> list[int]:
+        return self._chunk_sizes if self._chunk_sizes is not None else [1] * len(self._states)
+
+    def __len__(self) -> int:
+        """How many items the map covers (ipyparallel's count of granular tasks)."""
+        return sum(self._sizes())
+
+    @property
+    def progress(self) -> int:
+        """How many items have finished (a chunk's items finish together)."""
+        return sum(size for size, state in zip(self._sizes(), self._states, strict=True) if state.is_done)
 
     def __iter__(self) -> Iterator[Any]:
         if self._ordered:

@@ -693,6 +693,13 @@ class Client:
     def __repr__(self) -> str:
         return f"<taskyard.Client {self.url_file} engines={self.ids}>"
 
+    def executor(self, targets: Any = None, **flags: Any) -> Any:
+        """A :class:`concurrent.futures.Executor` on a LoadBalancedView of ``targets``."""
+        view = self.load_balanced_view(targets)
+        if flags:
+            view.set_flags(**flags)
+        return view.executor
+
 
 def _progress_bar(total: int, unit: str, interactive: bool | None) -> Any:
     if interactive is False:

@@ -9,15 +9,21 @@ them for a ``with`` block.
 
 from __future__ import annotations
 
+import builtins
+import collections
+import concurrent.futures
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskyard.client.asyncresult import AsyncMapResult, AsyncResult
 from taskyard.client.remotefunction import ParallelFunction, RemoteFunction
+from taskyard.protocol.catalog import TASK_FLAGS
 
 if TYPE_CHECKING:
     from taskyard.client.client import Client
+    from taskyard.client.executor import ViewExecutor
 
 
 def interactive(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,9 +41,76 @@ def _push(ns: dict[str, Any]) -> None:
 @interactive
 def _pull(keys: Any) -> Any:
     g = globals()
+
+    def one(key: str) -> Any:
+        try:
+            return g[key]
+        except KeyError:
+            raise NameError(f"name {key!r} is not defined") from None
+
     if isinstance(keys, (list, tuple)):
-        return [g[k] for k in keys]
-    return g[keys]
+        return [one(k) for k in keys]
+    return one(keys)
+
+
+@interactive
+def _remote_import(name: str, fromlist: Sequence[str] | None, level: int) -> None:
+    """``import name`` (or ``from name import ...``) into the engine's namespace."""
+    ns = globals()
+    module = __import__(name, fromlist=fromlist or (), level=level)
+    if fromlist:
+        for item in fromlist:
+            ns[item] = getattr(module, item)
+    else:
+        ns[name.partition(".")[0]] = module
+
+
+def _nothing() -> None:
+    """What the engines run for ``use_cloudpickle``: they already do."""
+
+
+class _SyncImports:
+    """``with dv.sync_imports():``: imports in the block also happen on the engines."""
+
+    def __init__(self, view: DirectView, local: bool, quiet: bool) -> None:
+        if not local:
+            raise NotImplementedError("sync_imports(local=False): remote-only imports are not supported")
+        self._view = view
+        self._quiet = quiet
+        self._seen: set[str] = set()
+        self._sent: list[AsyncResult] = []
+
+    def __enter__(self) -> _SyncImports:
+        self._frame = sys._getframe(1)  # the block's frame: only its own import statements are synced
+        self._real_import = builtins.__import__
+        builtins.__import__ = self._import
+        return self
+
+    def _import(
+        self,
+        name: str,
+        globals: Any = None,  # noqa: A002 - __import__'s own parameter names
+        locals: Any = None,  # noqa: A002
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> Any:
+        module = self._real_import(name, globals, locals, fromlist, level)
+        if sys._getframe(1) is not self._frame or level > 0:
+            return module
+        key = f"{name}:{','.join(fromlist or ())}"
+        if key not in self._seen:
+            self._seen.add(key)
+            if not self._quiet:
+                what = f"{', '.join(fromlist)} from {name}" if fromlist else name
+                print(f"importing {what} on engine(s)")
+            fromlist = list(fromlist) if fromlist else None
+            self._sent.append(self._view._really_apply(_remote_import, (name, fromlist, level), {}, block=False))
+        return module
+
+    def __exit__(self, *exc: Any) -> None:
+        builtins.__import__ = self._real_import
+        for ar in self._sent:
+            ar.get()
 
 
 def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
@@ -47,6 +120,15 @@ def _map_chunk(f: Callable[..., Any], *sequences: Sequence[Any]) -> list[Any]:
 def _call_chunk(f: Callable[..., Any], *chunks: Sequence[Any]) -> list[Any]:
     """``f`` called once on whole chunks (``@parallel``); its items join the output."""
     return list(f(*chunks))
+
+
+def distribute(seq: Sequence[Any], n: int, dist: str) -> list[Sequence[Any]]:
+    """``seq`` in ``n`` parts: contiguous blocks (``dist="b"``) or round robin (``"r"``)."""
+    if dist == "b":
+        return partition(seq, n)
+    if dist == "r":
+        return [seq[i::n] for i in range(n)]
+    raise ValueError(f"dist must be 'b' (blocks) or 'r' (round robin), not {dist!r}")
 
 
 def partition(seq: Sequence[Any], n: int) -> list[Sequence[Any]]:
@@ -73,13 +155,17 @@ class View:
         self.block = False
         #: Track sends (``ar.sent``, ``ar.wait_for_send()``): before changing an array passed to a call.
         self.track = False
+        #: msg_ids of every request sent through this view, oldest first.
+        self.history: list[str] = []
 
-    def set_flags(self, **flags: Any) -> None:
-        """Set view flags, e.g. ``view.set_flags(block=True)``."""
+    def set_flags(self, **flags: Any) -> View:
+        """Set view flags, e.g. ``view.set_flags(block=True)``; returns the view,
+        so ``view.set_flags(block=True).map(...)`` works in one line."""
         for name, value in flags.items():
             if name not in self._flag_names:
                 raise KeyError(f"invalid flag {name!r}; valid flags: {', '.join(self._flag_names)}")
             setattr(self, name, value)
+        return self
 
     @contextlib.contextmanager
     def temp_flags(self, **flags: Any) -> Iterator[None]:
@@ -91,6 +177,30 @@ class View:
         finally:
             for name, value in saved.items():
                 setattr(self, name, value)
+
+    def __len__(self) -> int:
+        """How many engines this view runs on (all registered ones if it names none)."""
+        try:
+            return len(self.client._resolve_targets(self.targets))
+        except Exception:  # noqa: BLE001 - no engines (yet): nothing to run on
+            return 0
+
+    @property
+    def executor(self) -> ViewExecutor:
+        """A :class:`concurrent.futures.Executor` whose futures are this view's AsyncResults."""
+        from taskyard.client.executor import ViewExecutor
+
+        return ViewExecutor(self)
+
+    def register_joblib_backend(self, name: str = "taskyard", make_default: bool = False) -> None:
+        """Make this view a joblib backend: ``joblib.Parallel(backend=name)``.
+
+        Also registered as ``"ipyparallel"`` so code written for ipyparallel runs
+        unchanged. Needs joblib (``pip install taskyard[joblib]``).
+        """
+        from taskyard.client.joblib_backend import register_view_backend
+
+        register_view_backend(self, name, make_default)
 
     # -- apply ------------------------------------------------------------
 
@@ -160,6 +270,7 @@ class View:
         return self.targets
 
     def _finish(self, ar: AsyncResult, block: bool | None) -> Any:
+        self.history.extend(ar.msg_ids)
         block = self.block if block is None else block
         return ar.get() if block else ar
 
@@ -174,6 +285,22 @@ class DirectView(View):
 
     def __repr__(self) -> str:
         return f"<DirectView {self.targets}>"
+
+    def activate(self, suffix: str = "") -> Any:
+        """Register the ``%px{suffix}``, ``%%px{suffix}``, ``%pxresult{suffix}``,
+        ``%pxconfig{suffix}`` and ``%autopx{suffix}`` magics for this view in the
+        running IPython (the view becomes blocking); warns outside IPython.
+
+        ``rc[::2].activate("_even")`` gives ``%px_even`` for the even engines.
+        """
+        import warnings
+
+        from taskyard.client.magics import activate
+
+        magics = activate(self, suffix)
+        if magics is None:
+            warnings.warn("the parallel magics (%px, ...) only work inside IPython", stacklevel=2)
+        return magics
 
     def _targets(self, targets: Any = None) -> tuple[list[int], bool]:
         targets = self.targets if targets is None else targets
@@ -202,9 +329,15 @@ class DirectView(View):
         f: Callable[..., Any],
         *sequences: Sequence[Any],
         block: bool | None = None,
+        return_exceptions: bool = False,
         _per_chunk: bool = False,
         **kwargs: Any,
     ) -> Any:
+        """Parallel ``map``: each engine gets one contiguous part of the sequences.
+
+        With ``return_exceptions=True`` a failed part gives its error in place
+        of each of its items instead of raising.
+        """
         if not sequences:
             raise TypeError("map needs at least one sequence")
         if kwargs:
@@ -218,8 +351,43 @@ class DirectView(View):
         for i, engine_id in enumerate(engine_ids[:n]):
             runner = _call_chunk if _per_chunk else _map_chunk
             states.append(self.client.send_apply(runner, (f, *(c[i] for c in chunks)), engine_id=engine_id))
-        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"))
+        sizes = [len(part) for part in chunks[0][: len(states)]]
+        ar = AsyncMapResult(
+            self.client, states, getattr(f, "__name__", "f"), return_exceptions=return_exceptions, chunk_sizes=sizes
+        )
         return self._finish(ar, block)
+
+    def use_cloudpickle(self) -> Any:
+        """A no-op kept for ipyparallel code: taskyard always serializes with
+        cloudpickle (closures, lambdas, interactively defined classes), here and
+        on the engines. Returns what ``apply`` does (None per engine if blocking)."""
+        return self._really_apply(_nothing, (), {})
+
+    def use_pickle(self) -> Any:
+        """A no-op like :meth:`use_cloudpickle`: cloudpickle reads and writes
+        everything plain pickle does, so nothing needs switching back."""
+        return self._really_apply(_nothing, (), {})
+
+    def use_dill(self) -> Any:
+        """Not supported: taskyard serializes with cloudpickle, which covers what
+        code usually wanted dill for (closures, lambdas, interactive classes)."""
+        raise NotImplementedError(
+            "taskyard always serializes with cloudpickle (closures, lambdas and interactively "
+            "defined classes work); dill is not supported: drop the use_dill() call"
+        )
+
+    def sync_imports(self, local: bool = True, quiet: bool = False) -> _SyncImports:
+        """A context manager: each ``import`` in its block runs here and on every engine.
+
+        >>> with dv.sync_imports():       # doctest: +SKIP
+        ...     import numpy
+        importing numpy on engine(s)
+
+        Only the block's own import statements are sent (not what the imported
+        modules import); ``quiet=True`` prints nothing. Leaving the block waits for
+        the engines' imports and raises if one failed.
+        """
+        return _SyncImports(self, local, quiet)
 
     def execute(self, code: str, silent: bool = True, targets: Any = None, block: bool | None = None) -> Any:
         """Run a string of code in each engine's namespace."""
@@ -245,21 +413,47 @@ class DirectView(View):
         names = names if isinstance(names, str) else list(names)
         return self._really_apply(_pull, (names,), {}, block=block, targets=targets)
 
-    def scatter(self, key: str, seq: Sequence[Any], targets: Any = None, block: bool | None = None) -> Any:
-        """Partition ``seq`` across the engines, as ``key`` in each namespace."""
+    def update(self, ns: dict[str, Any]) -> Any:
+        """Same as :meth:`push` (a dict's ``update``)."""
+        return self.push(ns)
+
+    def get(self, key_or_keys: str | Sequence[str]) -> Any:
+        """Same as :meth:`pull`, blocking."""
+        return self.pull(key_or_keys, block=True)
+
+    def scatter(
+        self,
+        key: str,
+        seq: Sequence[Any],
+        dist: str = "b",
+        flatten: bool = False,
+        targets: Any = None,
+        block: bool | None = None,
+        track: bool | None = None,
+    ) -> Any:
+        """Split ``seq`` across the engines, as ``key`` in each namespace.
+
+        ``dist="b"`` gives each engine a contiguous block, ``"r"`` deals items
+        round robin. With ``flatten=True`` an engine whose part is one item
+        gets the item itself rather than a one-item list.
+        """
         engine_ids, _ = self._targets(targets)
-        parts = partition(seq, len(engine_ids))
-        states = [
-            self.client.send_apply(_push, ({key: part},), engine_id=engine_id)
-            for engine_id, part in zip(engine_ids, parts, strict=True)
-        ]
+        parts = distribute(seq, len(engine_ids), dist)
+        track = self.track if track is None else track
+        states = []
+        for engine_id, part in zip(engine_ids, parts, strict=True):
+            value = part[0] if flatten and len(part) == 1 else part
+            states.append(self.client.send_apply(_push, ({key: value},), engine_id=engine_id, track=track))
         return self._finish(AsyncResult(self.client, states, "scatter", engine_ids), block)
 
-    def gather(self, key: str, targets: Any = None, block: bool | None = None) -> Any:
-        """Concatenate ``key`` from each engine, the inverse of :meth:`scatter`."""
+    def gather(self, key: str, dist: str = "b", targets: Any = None, block: bool | None = None) -> Any:
+        """Join ``key`` from each engine, the inverse of :meth:`scatter` with the same ``dist``."""
+        if dist not in ("b", "r"):
+            raise ValueError(f"dist must be 'b' (blocks) or 'r' (round robin), not {dist!r}")
         engine_ids, _ = self._targets(targets)
         states = [self.client.send_apply(_pull, (key,), engine_id=engine_id) for engine_id in engine_ids]
-        return self._finish(_GatherResult(self.client, states, "gather", engine_ids), block)
+        ar = _GatherResult(self.client, states, "gather", engine_ids, round_robin=dist == "r")
+        return self._finish(ar, block)
 
     def __getitem__(self, key: str) -> Any:
         return self.pull(key, block=True)
@@ -276,15 +470,83 @@ class DirectView(View):
 
 
 class _GatherResult(AsyncResult):
+    def __init__(self, *args: Any, round_robin: bool = False) -> None:
+        self._round_robin = round_robin  # before the results can arrive
+        super().__init__(*args)
+
     def _collect(self) -> Any:
+        parts = [list(v) if isinstance(v, (list, tuple)) else [v] for v in (s.value for s in self._states)]
+        if not self._round_robin:
+            return [item for part in parts for item in part]
         out: list[Any] = []
-        for state in self._states:
-            value = state.value
-            if isinstance(value, (list, tuple)):
-                out.extend(value)
-            else:
-                out.append(value)
+        for i in range(max((len(p) for p in parts), default=0)):
+            out.extend(p[i] for p in parts if i < len(p))
         return out
+
+
+class LazyMapIterator:
+    """The iterator :meth:`LoadBalancedView.imap` returns; ``cancel()`` stops reading inputs.
+
+    It sends a task per input item, keeping at most ``limit`` unfinished (0: no
+    limit), and tops up each time a result is taken.
+    """
+
+    def __init__(
+        self,
+        submit: Callable[[tuple[Any, ...]], AsyncResult],
+        inputs: Iterator[tuple[Any, ...]],
+        limit: int,
+        ordered: bool,
+        return_exceptions: bool,
+    ) -> None:
+        self._submit = submit
+        self._inputs: Iterator[tuple[Any, ...]] | None = inputs
+        self._limit = limit
+        self._ordered = ordered
+        self._return_exceptions = return_exceptions
+        self._pending: collections.deque[AsyncResult] = collections.deque()
+        self._top_up()
+
+    def _in_flight(self) -> int:
+        return sum(1 for ar in self._pending if not ar.done())
+
+    def _top_up(self) -> None:
+        while self._inputs is not None and (self._limit == 0 or self._in_flight() < self._limit):
+            try:
+                args = next(self._inputs)
+            except StopIteration:
+                self._inputs = None
+                return
+            self._pending.append(self._submit(args))
+
+    def cancel(self) -> None:
+        """Read no more inputs; results of tasks already sent are still yielded."""
+        self._inputs = None
+
+    def send_rest(self) -> None:
+        """Send a task for every input not read yet, ignoring the limit (an executor's shutdown)."""
+        limit, self._limit = self._limit, 0
+        try:
+            self._top_up()
+        finally:
+            self._limit = limit
+
+    def __iter__(self) -> LazyMapIterator:
+        return self
+
+    def __next__(self) -> Any:
+        self._top_up()
+        if not self._pending:
+            raise StopIteration
+        if self._ordered:
+            ar = self._pending.popleft()
+        else:
+            done, _ = concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            ar = next(a for a in self._pending if a in done)
+            self._pending.remove(ar)
+        value = ar.get(return_exceptions=self._return_exceptions)
+        self._top_up()
+        return value
 
 
 class LoadBalancedView(View):
@@ -296,7 +558,7 @@ class LoadBalancedView(View):
     ``targets`` (restrict to some engines).
     """
 
-    _flag_names = ("block", "track", "after", "follow", "timeout", "retries", "targets")
+    _flag_names = ("block", "track", *TASK_FLAGS)
 
     def __init__(self, client: Client, targets: Any = None) -> None:
         super().__init__(client, targets)
@@ -316,9 +578,7 @@ class LoadBalancedView(View):
 
         if not flags:
             return task_metadata(self.client, self.after, self.follow, self.timeout, self.retries, self.targets)
-        values = {
-            name: flags.get(name, getattr(self, name)) for name in ("after", "follow", "timeout", "retries", "targets")
-        }
+        values = {name: flags.get(name, getattr(self, name)) for name in TASK_FLAGS}
         return task_metadata(self.client, **values)
 
     def _really_apply(
@@ -344,10 +604,16 @@ class LoadBalancedView(View):
         block: bool | None = None,
         chunksize: int = 1,
         ordered: bool = True,
+        return_exceptions: bool = False,
         _per_chunk: bool = False,
         **flags: Any,
     ) -> Any:
-        """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task."""
+        """Parallel ``map`` in chunks of ``chunksize`` items, each chunk one task.
+
+        ``ordered=False`` makes iteration yield chunks as they finish;
+        ``return_exceptions=True`` puts a failed chunk's error in place of
+        each of its items instead of raising.
+        """
         if not sequences:
             raise TypeError("map needs at least one sequence")
         unknown = set(flags) - set(self._flag_names)
@@ -359,10 +625,50 @@ class LoadBalancedView(View):
         length = min(len(s) for s in sequences)
         metadata = self._task_metadata(flags)
         states = []
+        sizes = []
         for start in range(0, length, chunksize):
             end = min(start + chunksize, length)
             chunk_args = (f, *(s[start:end] for s in sequences))
             runner = _call_chunk if _per_chunk else _map_chunk
             states.append(self.client.send_apply(runner, chunk_args, metadata=metadata))
-        ar = AsyncMapResult(self.client, states, getattr(f, "__name__", "f"), ordered=ordered)
+            sizes.append(end - start)
+        ar = AsyncMapResult(
+            self.client,
+            states,
+            getattr(f, "__name__", "f"),
+            ordered=ordered,
+            return_exceptions=return_exceptions,
+            chunk_sizes=sizes,
+        )
         return self._finish(ar, block)
+
+    def imap(  # type: ignore[override]
+        self,
+        f: Callable[..., Any],
+        *sequences: Iterable[Any],
+        ordered: bool = True,
+        max_outstanding: int | str = "auto",
+        return_exceptions: bool = False,
+        **flags: Any,
+    ) -> LazyMapIterator:
+        """A lazy ``map``: one task per item, reading the inputs only as results are taken.
+
+        Works on endless inputs (``itertools.count()``). At most
+        ``max_outstanding`` tasks are in flight (``"auto"``: one per engine;
+        0: send everything at once); ``ordered=False`` yields results as they
+        finish; ``return_exceptions=True`` yields errors instead of raising.
+        ``cancel()`` on the iterator stops reading the inputs.
+        """
+        if not sequences:
+            raise TypeError("imap needs at least one sequence")
+        unknown = set(flags) - set(self._flag_names)
+        if unknown:
+            raise TypeError(f"unexpected flags: {', '.join(sorted(unknown))}")
+        limit = max(1, len(self)) if max_outstanding == "auto" else int(max_outstanding)
+        if limit < 0:
+            raise ValueError(f"max_outstanding must be 0 or more, not {max_outstanding}")
+
+        def submit(args: tuple[Any, ...]) -> AsyncResult:
+            return self._really_apply(f, args, {}, block=False, **flags)  # type: ignore[no-any-return]
+
+        return LazyMapIterator(submit, zip(*sequences, strict=False), limit, ordered, return_exceptions)

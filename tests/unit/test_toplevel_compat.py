@@ -13,7 +13,7 @@ def test_use_cloudpickle_is_a_no_op_returning_none_as_in_ipyparallel() -> None:
     assert ty.use_cloudpickle() is None
 
 
-@pytest.mark.parametrize("switch", [ty.use_dill, ty.use_pickle], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("switch", [ty.use_dill], ids=lambda f: f.__name__)
 def test_other_serializers_are_refused_with_the_reason(switch: object) -> None:
     with pytest.raises(NotImplementedError, match="always serializes with cloudpickle"):
         switch()  # type: ignore[operator]
