@@ -26,6 +26,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from taskyard.apps.base import BaseTaskyardApp, base_aliases, base_flags
 from taskyard.cluster.launcher import LocalCluster
 from taskyard.error import ConfigError
+from taskyard.refusals import SUBCOMMAND_REFUSALS, check_argv, suggestion
 
 log = logging.getLogger("taskyard.cluster")
 
@@ -56,6 +57,7 @@ class IPClusterStart(_ClusterApp):
     """Start a controller and N engines on this machine."""
 
     name = "ipcluster"
+    refusal_name = "ipcluster start"
     description = __doc__
 
     n = Int(2, help="The number of engines to start.").tag(config=True)
@@ -155,6 +157,7 @@ class IPClusterStop(_ClusterApp):
     """Stop the cluster that `ipcluster start` started for this profile."""
 
     name = "ipcluster"
+    refusal_name = "ipcluster stop"
     description = __doc__
     timeout = Float(15.0, help="Seconds to wait for the cluster to stop before killing it.").tag(config=True)
     aliases = {**base_aliases, "timeout": "IPClusterStop.timeout"}
@@ -192,6 +195,21 @@ class IPCluster(BaseTaskyardApp):
         self.subapp.start()
 
     def initialize(self, argv: list[str] | None = None) -> None:
+        args = list(sys.argv[1:] if argv is None else argv)
+        if args and not args[0].startswith("-"):
+            sub = args[0]
+            if sub in SUBCOMMAND_REFUSALS:
+                self.fail(f"ipcluster {sub} is not supported by taskyard: {SUBCOMMAND_REFUSALS[sub]}")
+            if sub not in self.subcommands:
+                self.fail(
+                    f"ipcluster: unknown subcommand {sub!r}" + suggestion(sub, self.subcommands) + " (see --help)"
+                )
+            app_cls = self.subcommands[sub][0]
+            error = check_argv(f"ipcluster {sub}", args[1:], app_cls.known_options())  # type: ignore[union-attr]
+            if error is not None:
+                self.fail(error)
+        else:
+            self.refuse_options(args)
         self.parse_command_line(argv)
         if self.subapp is not None:
             BaseTaskyardApp.initialize(self.subapp, self.subapp.extra_args)  # type: ignore[arg-type]

@@ -31,6 +31,20 @@ from typing import Any
 
 from taskyard.client.client import Client
 from taskyard.cluster.launcher import LocalCluster
+from taskyard.refusals import CLUSTER_REFUSALS, check_keywords
+
+#: The keywords Cluster understands (for close-match suggestions).
+CLUSTER_KEYWORDS = (
+    "n",
+    "scheme",
+    "profile",
+    "profile_dir",
+    "cluster_id",
+    "controller_args",
+    "engine_args",
+    "log_level",
+    "shutdown_atexit",
+)
 
 
 def _stop_quietly(launcher: LocalCluster) -> None:
@@ -58,6 +72,9 @@ class Cluster:
         Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
     log_level : str
         Log level of the processes (their logs are in ``<profile_dir>/log``).
+
+    Any other keyword (ipyparallel's ``engine_launcher_class``, ``engines``,
+    ...) raises :class:`~taskyard.error.UnsupportedOption` naming it.
     """
 
     def __init__(
@@ -70,7 +87,9 @@ class Cluster:
         controller_args: Sequence[str] = (),
         engine_args: Sequence[str] = (),
         log_level: str = "INFO",
+        **kwargs: Any,
     ) -> None:
+        check_keywords("Cluster", kwargs, CLUSTER_REFUSALS, CLUSTER_KEYWORDS)
         self.n = n
         self.scheme = scheme
         self.cluster_id = cluster_id if cluster_id is not None else f"{os.getpid()}-{os.urandom(3).hex()}"
@@ -92,6 +111,11 @@ class Cluster:
     @property
     def profile_dir(self) -> str:
         return str(self._launcher.profile_dir)
+
+    @property
+    def client_file(self) -> str:
+        """The client connection file of this cluster."""
+        return str(self._launcher.client_file)
 
     @property
     def is_running(self) -> bool:
