@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import zmq
 
 import taskyard as ty
 from taskyard.error import ConfigError
+from tests.helpers import assert_all_gone
 from tests.integration.conftest import ClusterHandle
 
 
@@ -71,5 +73,46 @@ def test_client_of_a_cluster(taskyard_dir: Path) -> None:
         with ty.Client(cluster=cluster, timeout=10) as rc:
             rc.wait_for_engines(1, timeout=10, interactive=False)
             assert len(rc.ids) == 1
+    finally:
+        cluster.stop_cluster_sync()
+
+
+def test_cluster_n_defaults_to_cpu_count() -> None:
+    assert ty.Cluster().n == (os.cpu_count() or 1)
+
+
+def test_cluster_file_lets_a_second_python_attach(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(profile_dir=taskyard_dir / "profile_share", cluster_id="share", log_level="DEBUG")
+    assert cluster.shutdown_atexit is True
+    rc = cluster.start_and_connect_sync(1, timeout=30)
+    pids = cluster._launcher.pids()
+    try:
+        assert cluster.cluster_file.exists()
+        other = ty.Cluster.from_file(profile_dir=taskyard_dir / "profile_share", cluster_id="share")
+        assert other.is_running and other.shutdown_atexit is False
+        assert other.to_dict()["cluster"]["controller_pid"] == cluster._launcher.controller.pid  # type: ignore[union-attr]
+        with other.connect_client_sync(timeout=10) as rc2:
+            rc2.wait_for_engines(1, timeout=10, interactive=False)
+            assert rc2[:].apply_sync(lambda: 5) == [5]
+        again = ty.Cluster.from_dict(json.loads(json.dumps(cluster.to_dict())))
+        assert again.client_file == cluster.client_file
+        cluster.stop_engines_sync()
+        assert cluster._launcher.engines == []
+        rc.close()
+    finally:
+        cluster.stop_cluster_sync()
+    assert not cluster.cluster_file.exists()
+    assert_all_gone(pids)
+    with pytest.raises(ConfigError, match="not found"):
+        ty.Cluster.from_file(profile_dir=taskyard_dir / "profile_share", cluster_id="share")
+
+
+def test_shutdown_atexit_is_settable(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(n=1, profile_dir=taskyard_dir / "profile_x", shutdown_atexit=False)
+    cluster.start_controller_sync(timeout=30)
+    try:
+        assert cluster._finalizer is not None and cluster._finalizer.atexit is False
+        cluster.shutdown_atexit = True
+        assert cluster._finalizer.atexit is True
     finally:
         cluster.stop_cluster_sync()
