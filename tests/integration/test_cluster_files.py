@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,29 @@ def test_shutdown_atexit_is_settable(taskyard_dir: Path) -> None:
         assert cluster._finalizer.atexit is True
     finally:
         cluster.stop_cluster_sync()
+
+
+def test_ipcluster_list_shows_running_clusters_and_skips_stale_files(taskyard_dir: Path) -> None:
+    stale = taskyard_dir / "profile_old" / "security" / "cluster-gone.json"
+    stale.parent.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(10)
+    stale.write_text(json.dumps({"cluster": {"cluster_id": "gone", "controller_pid": dead.pid, "engine_pids": []}}))
+    cluster = ty.Cluster(n=1, profile_dir=taskyard_dir / "profile_listed", cluster_id="listed")
+    cluster.start_cluster_sync(timeout=30)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "taskyard", "cluster", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        controller = cluster._launcher.controller
+        assert controller is not None
+        pid = controller.pid
+    finally:
+        cluster.stop_cluster_sync()
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    assert rows == [["listed", "listed", "1", str(pid)]]
