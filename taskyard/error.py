@@ -311,3 +311,15 @@ _BY_NAME.update(
     {cls.__name__: cls for cls in (ClientClosed, ControllerLost, ResultDecodeError, BufferChanged, MessageTooLarge)}
 )
 __all__ += ["ClientClosed", "ControllerLost", "ResultDecodeError", "BufferChanged", "MessageTooLarge"]
+
+
+class UnsupportedOption(TaskyardError, TypeError, ValueError):
+    """An ipyparallel option or keyword that taskyard does not implement (or an unknown one).
+
+    The message names the option and what to do instead; taskyard never accepts
+    an option and ignores it.
+    """
+
+
+_BY_NAME[UnsupportedOption.__name__] = UnsupportedOption
+__all__ += ["UnsupportedOption"]

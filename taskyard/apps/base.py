@@ -18,6 +18,7 @@ from traitlets.config import Application
 
 from taskyard.error import ConfigError, TaskyardError
 from taskyard.protocol import connection
+from taskyard.refusals import check_argv
 
 LOG_FORMAT = "%(asctime)s.%(msecs)03d [%(name)s] %(levelname)s %(message)s"
 
@@ -60,7 +61,21 @@ class BaseTaskyardApp(Application):
     def resolved_profile_dir(self) -> Path:
         return connection.profile_dir(self.profile, self.profile_dir or None)
 
+    #: The name the refusals table knows this command by (see taskyard.refusals).
+    refusal_name = ""
+
+    @classmethod
+    def known_options(cls) -> set[str]:
+        return set(cls.aliases) | set(cls.flags)
+
+    def refuse_options(self, argv: list[str]) -> None:
+        """Exit non-zero on an option taskyard does not implement (never warn and go on)."""
+        error = check_argv(self.refusal_name or self.name, argv, self.known_options())
+        if error is not None:
+            self.fail(error)
+
     def initialize(self, argv: list[str] | None = None) -> None:
+        self.refuse_options(list(sys.argv[1:] if argv is None else argv))
         self.parse_command_line(argv)
         if self.extra_args and not getattr(self, "accepts_extra_args", False):
             self.fail(f"unexpected arguments: {' '.join(self.extra_args)} (see --help)")

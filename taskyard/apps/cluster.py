@@ -26,6 +26,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from taskyard.apps.base import BaseTaskyardApp, base_aliases, base_flags
 from taskyard.cluster.launcher import LocalCluster
 from taskyard.error import ConfigError
+from taskyard.refusals import SUBCOMMAND_REFUSALS, check_argv, suggestion
 
 log = logging.getLogger("taskyard.cluster")
 
@@ -56,6 +57,7 @@ class IPClusterStart(_ClusterApp):
     """Start a controller and N engines on this machine."""
 
     name = "ipcluster"
+    refusal_name = "ipcluster start"
     description = __doc__
 
     n = Int(2, help="The number of engines to start.").tag(config=True)
@@ -155,6 +157,7 @@ class IPClusterStop(_ClusterApp):
     """Stop the cluster that `ipcluster start` started for this profile."""
 
     name = "ipcluster"
+    refusal_name = "ipcluster stop"
     description = __doc__
     timeout = Float(15.0, help="Seconds to wait for the cluster to stop before killing it.").tag(config=True)
     aliases = {**base_aliases, "timeout": "IPClusterStop.timeout"}
@@ -176,6 +179,59 @@ class IPClusterStop(_ClusterApp):
         print("cluster stopped")  # noqa: T201
 
 
+def running_clusters(root: Path) -> list[dict[str, Any]]:
+    """The running clusters under ``root`` ($TASKYARD_DIR): ty.Cluster's
+    ``security/cluster-<id>.json`` files and ``ipcluster start``'s pid files,
+    skipping stale ones whose controller is gone."""
+    found: list[dict[str, Any]] = []
+    for path in sorted(root.glob("profile_*/security/cluster-*.json")):
+        try:
+            info = json.loads(path.read_text()).get("cluster", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        pid = info.get("controller_pid")
+        if isinstance(pid, int) and _alive(pid):
+            engines = [p for p in info.get("engine_pids", []) if isinstance(p, int) and _alive(p)]
+            found.append(
+                {
+                    "profile": path.parent.parent.name[len("profile_") :],
+                    "cluster_id": info.get("cluster_id", ""),
+                    "engines": len(engines),
+                    "controller_pid": pid,
+                }
+            )
+    for path in sorted(root.glob("profile_*/pid/ipcluster*.json")):
+        pid_info = _read_pid_file(path)
+        if pid_info is None or not _alive(int(pid_info["pid"])):
+            continue
+        pids = [p for p in pid_info.get("pids", []) if isinstance(p, int) and _alive(p)]
+        found.append(
+            {
+                "profile": path.parent.parent.name[len("profile_") :],
+                "cluster_id": path.stem[len("ipcluster-") :],
+                "engines": max(len(pids) - 1, 0),
+                "controller_pid": pids[0] if pids else None,
+            }
+        )
+    return found
+
+
+class IPClusterList(_ClusterApp):
+    """List the running taskyard clusters: profile, cluster id, engines, controller pid."""
+
+    name = "ipcluster"
+    refusal_name = "ipcluster list"
+    description = __doc__
+
+    def start(self) -> None:
+        from taskyard.protocol import connection
+
+        clusters = running_clusters(connection.taskyard_dir())
+        print(f"{'PROFILE':<16} {'CLUSTER-ID':<24} {'ENGINES':>7} {'CONTROLLER-PID':>14}")  # noqa: T201
+        for c in clusters:
+            print(f"{c['profile']:<16} {c['cluster_id']:<24} {c['engines']:>7} {c['controller_pid'] or '-':>14}")  # noqa: T201
+
+
 class IPCluster(BaseTaskyardApp):
     """Start and stop taskyard clusters: `ipcluster start -n 4`, `ipcluster stop`."""
 
@@ -184,6 +240,7 @@ class IPCluster(BaseTaskyardApp):
     subcommands = {
         "start": (IPClusterStart, "Start a controller and engines."),
         "stop": (IPClusterStop, "Stop a running cluster."),
+        "list": (IPClusterList, "List the running clusters."),
     }
 
     def start(self) -> None:
@@ -192,6 +249,21 @@ class IPCluster(BaseTaskyardApp):
         self.subapp.start()
 
     def initialize(self, argv: list[str] | None = None) -> None:
+        args = list(sys.argv[1:] if argv is None else argv)
+        if args and not args[0].startswith("-"):
+            sub = args[0]
+            if sub in SUBCOMMAND_REFUSALS:
+                self.fail(f"ipcluster {sub} is not supported by taskyard: {SUBCOMMAND_REFUSALS[sub]}")
+            if sub not in self.subcommands:
+                self.fail(
+                    f"ipcluster: unknown subcommand {sub!r}" + suggestion(sub, self.subcommands) + " (see --help)"
+                )
+            app_cls = self.subcommands[sub][0]
+            error = check_argv(f"ipcluster {sub}", args[1:], app_cls.known_options())  # type: ignore[union-attr]
+            if error is not None:
+                self.fail(error)
+        else:
+            self.refuse_options(args)
         self.parse_command_line(argv)
         if self.subapp is not None:
             BaseTaskyardApp.initialize(self.subapp, self.subapp.extra_args)  # type: ignore[arg-type]

@@ -33,11 +33,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import zmq
 
+from taskyard.client import connect
 from taskyard.client.asyncresult import AsyncResult
 from taskyard.client.controller_watch import ControllerWatchState
 from taskyard.client.io_thread import ClientIO
@@ -79,6 +79,18 @@ class Client:
         The cluster id the controller was started with.
     timeout : float
         Seconds to wait for the connection file and the controller's answer.
+    connection_info : str or dict, optional
+        The first positional argument: a connection file's path, or its
+        contents as a dict.
+    cluster : Cluster, optional
+        Connect to this :class:`~taskyard.Cluster`.
+    context : zmq.Context, optional
+        The zmq context for the client's sockets (default: a new one, closed with the client).
+    debug : bool
+        Log the client's messages at DEBUG level.
+
+    Any other keyword (ipyparallel's ``sshserver``, ``paramiko``, ...) raises
+    :class:`~taskyard.error.UnsupportedOption` naming it.
 
     Examples
     --------
@@ -91,19 +103,25 @@ class Client:
 
     def __init__(
         self,
+        connection_info: str | os.PathLike[str] | dict[str, Any] | None = None,
+        *,
         url_file: str | os.PathLike[str] | None = None,
-        profile: str = "default",
+        profile: str | None = None,
         profile_dir: str | os.PathLike[str] | None = None,
-        cluster_id: str = "",
+        cluster_id: str | None = None,
+        cluster: Any = None,
+        context: zmq.Context[Any] | None = None,
+        debug: bool = False,
         timeout: float = 10.0,
-        **_ignored: Any,
+        **extra_args: Any,
     ) -> None:
-        path = Path(url_file) if url_file else connection.connection_file("client", profile, profile_dir, cluster_id)
-        deadline = time.monotonic() + timeout
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.connection_info = connection.read_connection_file(path)
+        path, self.connection_info = connect.resolve(
+            connection_info, url_file, profile, profile_dir, cluster_id, cluster, timeout, extra_args
+        )
         self.url_file = path
+        self.debug = debug
+        if debug:
+            log.setLevel(logging.DEBUG)
         info = self.connection_info
         self.session = Session(info["key"], info.get("signature_scheme", "hmac-sha256"), username="client")
         self.features: list[str] = list(info.get("features", []))
@@ -115,7 +133,8 @@ class Client:
         self._engines: dict[int, str] = {}
         self._engines_changed = threading.Condition()
         self._closed = False
-        self.context = zmq.Context()
+        self._own_context = context is None
+        self.context = zmq.Context() if context is None else context
         #: The IO thread, which owns every socket (taskyard.client.io_thread).
         self._io = ClientIO(self)
         error = self._io.start(timeout)
@@ -675,7 +694,8 @@ class Client:
         self._io.stop(5)
         self._end_everything("the client was closed")
         self._io.close()
-        self.context.term()
+        if self._own_context:
+            self.context.term()
 
     def __enter__(self) -> Client:
         return self

@@ -23,19 +23,56 @@ gone and stops, and the engines follow it.
 from __future__ import annotations
 
 import asyncio
-import atexit
+import json
 import os
+import signal
+import subprocess
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from taskyard.client.client import Client
 from taskyard.cluster.launcher import LocalCluster
+from taskyard.error import ConfigError
+from taskyard.protocol import connection
+from taskyard.refusals import CLUSTER_REFUSALS, check_keywords
+
+#: The keywords Cluster understands (for close-match suggestions).
+CLUSTER_KEYWORDS = (
+    "n",
+    "scheme",
+    "profile",
+    "profile_dir",
+    "cluster_id",
+    "controller_args",
+    "engine_args",
+    "log_level",
+    "shutdown_atexit",
+)
 
 
-def _stop_quietly(launcher: LocalCluster) -> None:
+def cluster_file_path(profile_dir: str | os.PathLike[str], cluster_id: str) -> Path:
+    """Where a running Cluster describes itself: ``<profile_dir>/security/cluster-<cluster_id>.json``."""
+    return Path(profile_dir) / "security" / f"cluster-{cluster_id}.json"
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_quietly(launcher: LocalCluster, cluster_file: Path) -> None:
     try:
         launcher.stop()
+        cluster_file.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - at interpreter exit there is nobody to tell
         pass
 
@@ -45,8 +82,8 @@ class Cluster:
 
     Parameters
     ----------
-    n : int
-        Engines to start.
+    n : int, optional
+        Engines to start (default: ``os.cpu_count()``).
     scheme : str, optional
         The task scheduler's scheme (``--scheme``).
     profile, profile_dir : str, optional
@@ -58,11 +95,20 @@ class Cluster:
         Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
     log_level : str
         Log level of the processes (their logs are in ``<profile_dir>/log``).
+    shutdown_atexit : bool
+        Stop the cluster when the interpreter exits (default True). Also an attribute.
+
+    When it starts, the cluster writes ``<profile_dir>/security/cluster-<cluster_id>.json``
+    (removed when it stops), so another Python can attach to it with
+    :meth:`Cluster.from_file`; ``ipcluster list`` lists those files.
+
+    Any other keyword (ipyparallel's ``engine_launcher_class``, ``engines``,
+    ...) raises :class:`~taskyard.error.UnsupportedOption` naming it.
     """
 
     def __init__(
         self,
-        n: int = 2,
+        n: int | None = None,
         scheme: str | None = None,
         profile: str = "default",
         profile_dir: str | os.PathLike[str] | None = None,
@@ -70,8 +116,15 @@ class Cluster:
         controller_args: Sequence[str] = (),
         engine_args: Sequence[str] = (),
         log_level: str = "INFO",
+        shutdown_atexit: bool = True,
+        **kwargs: Any,
     ) -> None:
+        check_keywords("Cluster", kwargs, CLUSTER_REFUSALS, CLUSTER_KEYWORDS)
+        n = n if n is not None else (os.cpu_count() or 1)
         self.n = n
+        self._shutdown_atexit = shutdown_atexit
+        #: Set by from_dict/from_file: processes another Python started (pids only).
+        self._attached: dict[str, Any] | None = None
         self.scheme = scheme
         self.cluster_id = cluster_id if cluster_id is not None else f"{os.getpid()}-{os.urandom(3).hex()}"
         args = list(controller_args)
@@ -94,7 +147,105 @@ class Cluster:
         return str(self._launcher.profile_dir)
 
     @property
+    def shutdown_atexit(self) -> bool:
+        """Whether the cluster is stopped when the interpreter exits."""
+        return self._shutdown_atexit
+
+    @shutdown_atexit.setter
+    def shutdown_atexit(self, value: bool) -> None:
+        self._shutdown_atexit = bool(value)
+        if self._finalizer is not None:
+            self._finalizer.atexit = self._shutdown_atexit
+
+    @property
+    def cluster_file(self) -> Path:
+        """``<profile_dir>/security/cluster-<cluster_id>.json``, present while the cluster runs."""
+        return cluster_file_path(self.profile_dir, self.cluster_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What another Python needs to attach to this cluster (see :meth:`from_dict`)."""
+        if self._attached is not None:
+            return {"cluster": dict(self._attached)}
+        controller = self._launcher.controller
+        return {
+            "cluster": {
+                "class": "taskyard.Cluster",
+                "n": self.n,
+                "scheme": self.scheme,
+                "profile_dir": self.profile_dir,
+                "cluster_id": self.cluster_id,
+                "client_file": self.client_file,
+                "controller_pid": controller.pid if controller is not None else None,
+                "engine_pids": [p.pid for p in self._launcher.engines],
+            }
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cluster:
+        """A Cluster attached to the running cluster ``data`` describes (from :meth:`to_dict`).
+
+        It does not own the processes: it is not stopped at exit unless
+        ``shutdown_atexit`` is set, but :meth:`stop_cluster_sync` stops them.
+        """
+        info = dict(data.get("cluster", data))
+        cluster = cls(
+            n=int(info.get("n") or 1),
+            scheme=info.get("scheme"),
+            profile_dir=info["profile_dir"],
+            cluster_id=str(info.get("cluster_id", "")),
+            shutdown_atexit=False,
+        )
+        cluster._attached = info
+        return cluster
+
+    @classmethod
+    def from_file(
+        cls,
+        cluster_file: str | os.PathLike[str] | None = None,
+        *,
+        profile: str | None = None,
+        profile_dir: str | os.PathLike[str] | None = None,
+        cluster_id: str = "",
+    ) -> Cluster:
+        """Attach to a running cluster from its ``security/cluster-<cluster_id>.json``."""
+        if cluster_file is None:
+            directory = connection.profile_dir(profile or "default", profile_dir)
+            cluster_file = cluster_file_path(directory, cluster_id)
+        path = Path(cluster_file)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(
+                f"cluster file {path} not found: is that cluster running? (see `ipcluster list`)"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read cluster file {path}: {exc}") from None
+        return cls.from_dict(data)
+
+    def _write_cluster_file(self) -> None:
+        path = self.cluster_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_dict()))
+        os.replace(tmp, path)
+
+    def _arm(self) -> None:
+        self._write_cluster_file()
+        if self._finalizer is None:
+            self._finalizer = weakref.finalize(self, _stop_quietly, self._launcher, self.cluster_file)
+        self._finalizer.atexit = self._shutdown_atexit
+
+    @property
+    def client_file(self) -> str:
+        """The client connection file of this cluster."""
+        if self._attached is not None:
+            return str(self._attached["client_file"])
+        return str(self._launcher.client_file)
+
+    @property
     def is_running(self) -> bool:
+        if self._attached is not None:
+            return _alive(self._attached.get("controller_pid"))
         return self._launcher.controller is not None
 
     def __repr__(self) -> str:
@@ -103,23 +254,40 @@ class Cluster:
 
     # -- sync -------------------------------------------------------------
 
-    def start_cluster_sync(self, timeout: float = 60.0) -> None:
-        """Start the controller and the engines; wait until every engine is registered."""
+    def start_cluster_sync(self, n: int | None = None, timeout: float = 60.0) -> None:
+        """Start the controller and ``n`` engines (default: ``self.n``); wait until every engine is registered."""
         if self.is_running:
             return
+        if n is not None:
+            self.n = self._launcher.n = n
         self._launcher.start(timeout)
-        self._finalizer = weakref.finalize(self, _stop_quietly, self._launcher)
-        atexit.register(self._finalizer)
+        self._arm()
 
     def start_controller_sync(self, timeout: float = 60.0) -> None:
         """Start only the controller (add engines with :meth:`start_engines_sync`)."""
         self._launcher.start_controller(timeout)
-        self._finalizer = weakref.finalize(self, _stop_quietly, self._launcher)
-        atexit.register(self._finalizer)
+        self._arm()
 
     def start_engines_sync(self, n: int | None = None) -> None:
         """Start ``n`` more engines (default: ``self.n``)."""
         self._launcher.start_engines(n)
+        self._write_cluster_file()
+
+    def stop_engines_sync(self) -> None:
+        """Stop every engine, leaving the controller running."""
+        engines = list(self._launcher.engines)
+        for proc in engines:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in engines:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self._launcher.engines.clear()
+        if self.is_running:
+            self._write_cluster_file()
 
     def connect_client_sync(self, timeout: float = 30.0) -> Client:
         """A Client connected to this cluster."""
@@ -128,11 +296,16 @@ class Cluster:
             self._client = client
         return client
 
-    def start_and_connect_sync(self, timeout: float = 60.0) -> Client:
-        """Start the cluster and return a Client with all ``n`` engines registered."""
-        self.start_cluster_sync(timeout)
+    def start_and_connect_sync(self, n: int | None = None, activate: bool = False, timeout: float = 60.0) -> Client:
+        """Start the cluster and return a Client with all ``n`` engines registered.
+
+        With ``activate=True`` the ``%px`` magics are registered for the client's engines.
+        """
+        self.start_cluster_sync(n, timeout)
         client = self.connect_client_sync()
         client.wait_for_engines(self.n, timeout=timeout, interactive=False)
+        if activate:
+            client.activate()
         return client
 
     def stop_cluster_sync(self) -> None:
@@ -140,16 +313,23 @@ class Cluster:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._attached is not None:
+            pids = [*self._attached.get("engine_pids", []), self._attached.get("controller_pid")]
+            for pid in pids:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGTERM)
+            self.cluster_file.unlink(missing_ok=True)
+            return
         self._launcher.stop()
+        self.cluster_file.unlink(missing_ok=True)
         if self._finalizer is not None:
-            atexit.unregister(self._finalizer)
             self._finalizer.detach()
             self._finalizer = None
 
     # -- async twins ------------------------------------------------------
 
-    async def start_cluster(self, timeout: float = 60.0) -> None:
-        await asyncio.to_thread(self.start_cluster_sync, timeout)
+    async def start_cluster(self, n: int | None = None, timeout: float = 60.0) -> None:
+        await asyncio.to_thread(self.start_cluster_sync, n, timeout)
 
     async def start_controller(self, timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.start_controller_sync, timeout)
@@ -160,8 +340,11 @@ class Cluster:
     async def connect_client(self, timeout: float = 30.0) -> Client:
         return await asyncio.to_thread(self.connect_client_sync, timeout)
 
-    async def start_and_connect(self, timeout: float = 60.0) -> Client:
-        return await asyncio.to_thread(self.start_and_connect_sync, timeout)
+    async def start_and_connect(self, n: int | None = None, activate: bool = False, timeout: float = 60.0) -> Client:
+        return await asyncio.to_thread(self.start_and_connect_sync, n, activate, timeout)
+
+    async def stop_engines(self) -> None:
+        await asyncio.to_thread(self.stop_engines_sync)
 
     async def stop_cluster(self) -> None:
         await asyncio.to_thread(self.stop_cluster_sync)
