@@ -24,6 +24,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION  
 from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.client.decorators import parallel, remote
+from taskyard.client.executor import ViewExecutor
 from taskyard.dependency import Dependency, depend, dependent, require
 from taskyard.error import (
     CompositeError,
@@ -38,9 +39,18 @@ from taskyard.error import (
     TaskTimeout,
     TimeoutError,
     UnmetDependency,
+    UnsupportedOption,
 )
 from taskyard.protocol.reference import Reference
 from taskyard.serialization import use_cloudpickle, use_dill, use_pickle
+
+
+def register_joblib_backend(name: str = "taskyard", make_default: bool = False, **client_kwargs: object) -> None:
+    """Register joblib backends on a cluster (see :mod:`taskyard.client.joblib_backend`); joblib is imported here, not at ``import taskyard``."""
+    from taskyard.client.joblib_backend import register_joblib_backend as register
+
+    register(name, make_default, **client_kwargs)
+
 
 #: ipyparallel's class for results fetched from the hub; in taskyard they are plain AsyncResults.
 AsyncHubResult = AsyncResult
@@ -48,6 +58,9 @@ AsyncHubResult = AsyncResult
 __version__ = "0.1.0"
 
 __all__ = [
+    "UnsupportedOption",
+    "ViewExecutor",
+    "register_joblib_backend",
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",

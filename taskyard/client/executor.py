@@ -55,7 +55,7 @@ class ViewExecutor(concurrent.futures.Executor):
         results = self.view.imap(fn, *iterables, **kwargs)
         if hasattr(results, "send_rest"):
             self._maps.append(results)
-        return results  # type: ignore[arg-type]
+        return results
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting work; with ``wait``, send the rest of every ``map`` and wait for all of it.

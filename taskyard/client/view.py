@@ -236,9 +236,9 @@ class View:
     def map_sync(self, f: Callable[..., Any], *sequences: Sequence[Any], **kwargs: Any) -> list[Any]:
         return self.map(f, *sequences, block=True, **kwargs)  # type: ignore[no-any-return]
 
-    def imap(self, f: Callable[..., Any], *sequences: Sequence[Any], **kwargs: Any) -> Iterator[Any]:
+    def imap(self, f: Callable[..., Any], *sequences: Iterable[Any], **kwargs: Any) -> Iterator[Any]:
         """Like :meth:`map`, yielding results as an iterator."""
-        return iter(self.map(f, *sequences, block=False, **kwargs))
+        return iter(self.map(f, *(list(s) for s in sequences), block=False, **kwargs))
 
     def remote(self, block: bool | None = None, **flags: Any) -> Callable[[Callable[..., Any]], RemoteFunction]:
         """Decorator: calling the function runs it remotely through this view."""
@@ -642,7 +642,7 @@ class LoadBalancedView(View):
         )
         return self._finish(ar, block)
 
-    def imap(  # type: ignore[override]
+    def imap(
         self,
         f: Callable[..., Any],
         *sequences: Iterable[Any],
