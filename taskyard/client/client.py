@@ -89,6 +89,8 @@ class Client:
     debug : bool
         Log the client's messages at DEBUG level.
 
+    Notes
+    -----
     Any other keyword (ipyparallel's ``sshserver``, ``paramiko``, ...) raises
     :class:`~taskyard.error.UnsupportedOption` naming it.
 

@@ -98,6 +98,8 @@ class Cluster:
     shutdown_atexit : bool
         Stop the cluster when the interpreter exits (default True). Also an attribute.
 
+    Notes
+    -----
     When it starts, the cluster writes ``<profile_dir>/security/cluster-<cluster_id>.json``
     (removed when it stops), so another Python can attach to it with
     :meth:`Cluster.from_file`; ``ipcluster list`` lists those files.
