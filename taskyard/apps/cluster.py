@@ -24,7 +24,7 @@ from typing import Any
 from traitlets import Bool, Float, Int, List, Unicode
 
 from taskyard.apps.base import BaseTaskyardApp, base_aliases, base_flags
-from taskyard.cluster.launcher import LocalCluster
+from taskyard.cluster.launcher import LocalCluster, cluster_file_path, write_cluster_file
 from taskyard.error import ConfigError
 from taskyard.refusals import SUBCOMMAND_REFUSALS, check_argv, suggestion
 
@@ -109,6 +109,12 @@ class IPClusterStart(_ClusterApp):
         started_at = time.monotonic()
         cluster.start(self.timeout)
         _write_pid_file(self.pid_file, {"pid": os.getpid(), "pids": cluster.pids()})
+        # The same file ty.Cluster writes, so ty.Cluster.from_file() attaches to this cluster too.
+        cluster_file = cluster_file_path(cluster.profile_dir, self.cluster_id)
+        write_cluster_file(
+            cluster_file,
+            cluster.describe(**{"class": "ipcluster", "scheme": self.scheme or None, "ipcluster_pid": os.getpid()}),
+        )
         print(  # noqa: T201 - the CLI's report
             f"cluster ready: controller and {self.n} engines in {time.monotonic() - started_at:.2f} s "
             f"(profile dir {self.resolved_profile_dir}); stop with Ctrl-C or `ipcluster stop"
@@ -123,6 +129,7 @@ class IPClusterStart(_ClusterApp):
                 time.sleep(0.2)
         finally:
             cluster.stop()
+            cluster_file.unlink(missing_ok=True)
             self.pid_file.unlink(missing_ok=True)
             print("cluster stopped", flush=True)  # noqa: T201
 
@@ -200,11 +207,14 @@ def running_clusters(root: Path) -> list[dict[str, Any]]:
                     "controller_pid": pid,
                 }
             )
+    listed = {c["controller_pid"] for c in found}
     for path in sorted(root.glob("profile_*/pid/ipcluster*.json")):
         pid_info = _read_pid_file(path)
         if pid_info is None or not _alive(int(pid_info["pid"])):
             continue
         pids = [p for p in pid_info.get("pids", []) if isinstance(p, int) and _alive(p)]
+        if pids and pids[0] in listed:
+            continue  # its cluster file listed it already
         found.append(
             {
                 "profile": path.parent.parent.name[len("profile_") :],

@@ -263,6 +263,12 @@ class Client:
             if bar is not None:
                 bar.close()
 
+    def engine_pids(self, timeout: float = 5.0) -> dict[int, int]:
+        """Each live engine's process id, as the engine reported it when it registered."""
+        reply = self._query("connection_request", {}, timeout=timeout)
+        pids = reply.content.get("pids", {})
+        return {int(k): int(v) for k, v in pids.items() if isinstance(v, int)}
+
     def _refresh_engines(self) -> None:
         try:
             reply = self._query("connection_request", {}, timeout=5)

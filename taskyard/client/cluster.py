@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from taskyard.client.client import Client
-from taskyard.cluster.launcher import LocalCluster
+from taskyard.cluster.launcher import LocalCluster, cluster_file_path, write_cluster_file
 from taskyard.error import ConfigError
 from taskyard.protocol import connection
 from taskyard.refusals import CLUSTER_REFUSALS, check_keywords
@@ -50,11 +50,6 @@ CLUSTER_KEYWORDS = (
     "log_level",
     "shutdown_atexit",
 )
-
-
-def cluster_file_path(profile_dir: str | os.PathLike[str], cluster_id: str) -> Path:
-    """Where a running Cluster describes itself: ``<profile_dir>/security/cluster-<cluster_id>.json``."""
-    return Path(profile_dir) / "security" / f"cluster-{cluster_id}.json"
 
 
 def _alive(pid: Any) -> bool:
@@ -168,19 +163,7 @@ class Cluster:
         """What another Python needs to attach to this cluster (see :meth:`from_dict`)."""
         if self._attached is not None:
             return {"cluster": dict(self._attached)}
-        controller = self._launcher.controller
-        return {
-            "cluster": {
-                "class": "taskyard.Cluster",
-                "n": self.n,
-                "scheme": self.scheme,
-                "profile_dir": self.profile_dir,
-                "cluster_id": self.cluster_id,
-                "client_file": self.client_file,
-                "controller_pid": controller.pid if controller is not None else None,
-                "engine_pids": [p.pid for p in self._launcher.engines],
-            }
-        }
+        return {"cluster": self._launcher.describe(**{"class": "taskyard.Cluster", "scheme": self.scheme})}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cluster:
@@ -225,11 +208,7 @@ class Cluster:
         return cls.from_dict(data)
 
     def _write_cluster_file(self) -> None:
-        path = self.cluster_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        os.replace(tmp, path)
+        write_cluster_file(self.cluster_file, self.to_dict()["cluster"])
 
     def _arm(self) -> None:
         self._write_cluster_file()
@@ -291,6 +270,36 @@ class Cluster:
         if self.is_running:
             self._write_cluster_file()
 
+    def stop_engine_sync(self, engine_id: int, timeout: float = 10.0) -> None:
+        """Stop the engine with id ``engine_id`` (as in ``rc.ids``); the others keep running.
+
+        The controller notices the engine is gone and fails its unfinished tasks
+        with :class:`~taskyard.EngineError`, as for an engine that dies.
+        """
+        client = self._client or self.connect_client_sync()
+        pids = client.engine_pids(timeout=timeout)
+        if engine_id not in pids:
+            raise KeyError(f"no live engine {engine_id} in this cluster (engines: {sorted(pids)})")
+        pid = pids[engine_id]
+        owned = [p for p in self._launcher.engines if p.pid == pid]
+        if owned:
+            proc = owned[0]
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            self._launcher.engines.remove(proc)
+        elif self._attached is not None and pid in self._attached.get("engine_pids", []):
+            if _alive(pid):
+                os.kill(pid, signal.SIGTERM)
+            self._attached["engine_pids"] = [p for p in self._attached["engine_pids"] if p != pid]
+        else:
+            raise KeyError(f"engine {engine_id} (pid {pid}) was not started by this cluster")
+        if self.is_running:
+            self._write_cluster_file()
+
     def connect_client_sync(self, timeout: float = 30.0) -> Client:
         """A Client connected to this cluster."""
         client = Client(url_file=self._launcher.client_file, timeout=timeout)
@@ -347,6 +356,9 @@ class Cluster:
 
     async def stop_engines(self) -> None:
         await asyncio.to_thread(self.stop_engines_sync)
+
+    async def stop_engine(self, engine_id: int, timeout: float = 10.0) -> None:
+        await asyncio.to_thread(self.stop_engine_sync, engine_id, timeout)
 
     async def stop_cluster(self) -> None:
         await asyncio.to_thread(self.stop_cluster_sync)

@@ -10,6 +10,7 @@ period). Each process writes its log to ``<profile_dir>/log/``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -57,6 +58,23 @@ def child_env() -> dict[str, str]:
     if sys.platform.startswith("linux"):
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     return env
+
+
+def cluster_file_path(profile_dir: str | os.PathLike[str], cluster_id: str) -> Path:
+    """Where a running cluster describes itself: ``<profile_dir>/security/cluster-<cluster_id>.json``.
+
+    ``ty.Cluster`` and ``ipcluster start`` both write it (``ty.Cluster.from_file``
+    reads it, ``ipcluster list`` lists it) and remove it when they stop.
+    """
+    return Path(profile_dir) / "security" / f"cluster-{cluster_id}.json"
+
+
+def write_cluster_file(path: Path, info: dict[str, Any]) -> None:
+    """Write ``{"cluster": info}`` to ``path`` atomically (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"cluster": info}))
+    os.replace(tmp, path)
 
 
 class LocalCluster:
@@ -182,6 +200,18 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
+
+    def describe(self, **extra: Any) -> dict[str, Any]:
+        """What another process needs to attach to this cluster (the cluster file's content)."""
+        return {
+            **extra,
+            "n": self.n,
+            "profile_dir": str(self.profile_dir),
+            "cluster_id": self.cluster_id,
+            "client_file": str(self.client_file),
+            "controller_pid": self.controller.pid if self.controller is not None else None,
+            "engine_pids": [p.pid for p in self.engines],
+        }
 
     def pids(self) -> list[int]:
         procs = [self.controller, *self.engines] if self.controller else list(self.engines)

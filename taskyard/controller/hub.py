@@ -514,7 +514,14 @@ class Controller:
     def _handle_connection_request(self, msg: Message) -> None:
         self._reply(
             msg,
-            {"status": "ok", "engines": {str(k): v for k, v in self.state.live_engines().items()}},
+            {
+                "status": "ok",
+                "engines": {str(k): v for k, v in self.state.live_engines().items()},
+                # Each live engine's process id as it registered it (Cluster.stop_engine uses it).
+                "pids": {
+                    str(e.engine_id): e.info.get("pid") for e in self.state.engines.values() if e.is_live
+                },
+            },
         )
 
     def _handle_ping_request(self, msg: Message) -> None:

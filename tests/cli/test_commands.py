@@ -178,10 +178,20 @@ def test_ipcluster_foreground_stops_on_sigint(env: dict[str, str], procs: list[s
     with ty.Client(url_file=client_file, timeout=10) as rc:
         assert rc[0].apply_sync(lambda: 5) == 5
     children = children_of(cluster.pid)
+    # The cluster file ty.Cluster writes: a notebook attaches with from_file, `ipcluster list` shows it once.
+    cluster_file = client_file.parent / "cluster-fg.json"
+    attached = ty.Cluster.from_file(profile_dir=client_file.parent.parent, cluster_id="fg")
+    assert attached.is_running and attached.client_file == str(client_file)
+    assert sorted([attached.to_dict()["cluster"]["controller_pid"], *attached.to_dict()["cluster"]["engine_pids"]]) == sorted(children)
+    with attached.connect_client_sync(timeout=10) as rc:
+        assert rc[:].apply_sync(lambda: 6) == [6]
+    listing = run([command("ipcluster"), "list"], env)
+    assert [line.split()[:3] for line in listing.stdout.splitlines()[1:]] == [["default", "fg", "1"]]
     cluster.send_signal(signal.SIGINT)
     assert cluster.wait(20) == 0
     assert_all_gone(children)
     assert not client_file.exists()
+    assert not cluster_file.exists()
 
 
 def test_readme_demo(env: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,29 @@ def test_ipcluster_list_shows_running_clusters_and_skips_stale_files(taskyard_di
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert rows == [["listed", "listed", "1", str(pid)]]
+
+
+def test_stop_engine_stops_that_engine_only(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(n=2, profile_dir=taskyard_dir / "profile_one", log_level="DEBUG")
+    rc = cluster.start_and_connect_sync(timeout=30)
+    pids = cluster._launcher.pids()
+    try:
+        first, second = rc.ids
+        victim_pid = rc[first].apply_sync(os.getpid)
+        cluster.stop_engine_sync(first)
+        assert victim_pid not in [p.pid for p in cluster._launcher.engines]
+        assert_all_gone([victim_pid])
+        deadline = time.monotonic() + 15
+        while first in rc.ids and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rc.ids == [second]
+        assert rc[second].apply_sync(lambda: 7) == 7
+        assert json.loads(cluster.cluster_file.read_text())["cluster"]["engine_pids"] == [
+            p.pid for p in cluster._launcher.engines
+        ]
+        with pytest.raises(KeyError, match="no live engine 99"):
+            cluster.stop_engine_sync(99)
+        rc.close()
+    finally:
+        cluster.stop_cluster_sync()
+    assert_all_gone(pids)

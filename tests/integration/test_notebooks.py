@@ -22,7 +22,7 @@ def test_there_are_notebooks() -> None:
 def test_notebook_runs(path: Path, taskyard_dir: Path, tmp_path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(_kernel_cwd(tmp_path))}}
     )
     client.execute()
     errors = [
@@ -37,10 +37,19 @@ def test_notebook_runs(path: Path, taskyard_dir: Path, tmp_path: Path) -> None:
     assert not list(taskyard_dir.glob("profile_*/security/*.json"))
 
 
+def _kernel_cwd(tmp_path: Path) -> Path:
+    """A directory of its own for the kernel: tmp_path holds the ``taskyard`` profile root,
+    which the kernel would otherwise import as a namespace package when taskyard is
+    installed in editable mode (the editable finder comes after the current directory)."""
+    path = tmp_path / "kernel-cwd"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def _run_cells(sources: list[str], tmp_path: Path) -> list[list[dict[str, object]]]:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
     client = nbclient.NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(_kernel_cwd(tmp_path))}}
     )
     client.execute()
     return [cell.outputs for cell in nb.cells]
