@@ -31,10 +31,9 @@ def parallel(
 ) -> Callable[[Callable[..., Any]], ParallelFunction]:
     """Decorator: calling the function maps it over its arguments through ``view``.
 
-    The same as ``view.parallel(dist=dist, block=block, **flags)``; ``ordered``
-    is passed on as a flag when it is ``False`` (results in completion order, on
-    load-balanced views).
+    The same as ``view.parallel(dist=dist, block=block, ordered=ordered, **flags)``;
+    ``chunksize=``, ``ordered=False`` (results in completion order) and
+    ``return_exceptions=`` apply on load-balanced views, the other keywords are
+    view flags.
     """
-    if not ordered:
-        flags["ordered"] = False
-    return view.parallel(dist=dist, block=block, **flags)  # type: ignore[no-any-return]
+    return view.parallel(dist=dist, block=block, ordered=ordered, **flags)  # type: ignore[no-any-return]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,17 +38,41 @@ class ParallelFunction(RemoteFunction):
     """
 
     def __init__(
-        self, view: View, f: Callable[..., Any], dist: str = "b", block: bool | None = None, **flags: Any
+        self,
+        view: View,
+        f: Callable[..., Any],
+        dist: str = "b",
+        block: bool | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        return_exceptions: bool = False,
+        **flags: Any,
     ) -> None:
         if dist != "b":
             raise ValueError(f"unknown distribution {dist!r}; only 'b' (blocks) is supported")
         super().__init__(view, f, block, **flags)
         self.dist = dist
+        self.chunksize = chunksize
+        self.ordered = ordered
+        self.return_exceptions = return_exceptions
+
+    def _map_options(self) -> dict[str, Any]:
+        """The map arguments this function carries, for the kind of view it runs on."""
+        options: dict[str, Any] = {"return_exceptions": self.return_exceptions}
+        if type(self.view).__name__ == "LoadBalancedView":
+            options["ordered"] = self.ordered
+            if self.chunksize:
+                options["chunksize"] = self.chunksize
+        elif self.chunksize:
+            warnings.warn("chunksize is ignored unless load balancing (on a DirectView)", UserWarning, stacklevel=3)
+        return options
 
     def __call__(self, *sequences: Any, **kwargs: Any) -> Any:
         with self.view.temp_flags(**self.flags):
-            return self.view.map(self.func, *sequences, block=self.block, _per_chunk=True, **kwargs)
+            return self.view.map(
+                self.func, *sequences, block=self.block, _per_chunk=True, **{**self._map_options(), **kwargs}
+            )
 
     def map(self, *sequences: Any, **kwargs: Any) -> Any:
         with self.view.temp_flags(**self.flags):
-            return self.view.map(self.func, *sequences, block=self.block, **kwargs)
+            return self.view.map(self.func, *sequences, block=self.block, **{**self._map_options(), **kwargs})

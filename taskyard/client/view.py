@@ -251,7 +251,12 @@ class View:
     def parallel(
         self, dist: str = "b", block: bool | None = None, **flags: Any
     ) -> Callable[[Callable[..., Any]], ParallelFunction]:
-        """Decorator: calling the function maps it over its arguments through this view."""
+        """Decorator: calling the function maps it over its arguments through this view.
+
+        ``chunksize=``, ``ordered=`` and ``return_exceptions=`` are the map's
+        (as in ipyparallel, ``chunksize`` and ``ordered`` matter on load-balanced
+        views only); any other keyword is a view flag set for each call.
+        """
 
         def decorator(f: Callable[..., Any]) -> ParallelFunction:
             return ParallelFunction(self, f, dist=dist, block=block, **flags)

@@ -58,6 +58,39 @@ def test_module_level_remote_and_parallel_decorators(rc: ty.Client) -> None:
     assert ty.parallel(rc[:], block=True)(double).map([1, 2, 3]) == [2, 4, 6]
 
 
+def sleep_by_value(x: float) -> float:
+    import time
+
+    time.sleep(x)
+    return x
+
+
+def chunk_sizes(xs: list[int]) -> list[int]:
+    return [len(xs)]
+
+
+def test_parallel_takes_chunksize_ordered_and_return_exceptions(rc: ty.Client) -> None:
+    lv = rc.load_balanced_view()
+    # chunksize: blocks of 3 items, each one task (ipyparallel's ParallelFunction keyword, not a view flag)
+    assert ty.parallel(lv, block=True, chunksize=3)(chunk_sizes)(list(range(7))) == [3, 3, 1]
+    # ordered=False: the quick item first, as it finishes
+    unordered = ty.parallel(lv, ordered=False)(sleep_by_value).map([0.6, 0.0])
+    assert list(unordered) == [0.0, 0.6]
+    assert list(ty.parallel(lv, ordered=True)(sleep_by_value).map([0.6, 0.0])) == [0.6, 0.0]
+    # return_exceptions: the failed item's error in its place
+    inverted = ty.parallel(lv, block=True, return_exceptions=True)(invert).map([1, 0, 2])
+    assert inverted[0] == 1.0 and inverted[2] == 0.5 and isinstance(inverted[1], ty.RemoteError)
+    # a view flag still goes to the view, and only for the call
+    with_retries = ty.parallel(lv, block=True, retries=2)(double)
+    assert with_retries.map([4]) == [8] and lv.retries == 0
+    with pytest.warns(UserWarning, match="chunksize is ignored"):
+        assert ty.parallel(rc[:], block=True, chunksize=3)(double).map([1]) == [2]
+
+
+def invert(x: float) -> float:
+    return 1 / x
+
+
 def test_history_lists_requests_in_order_and_get_result_indexes_it(rc: ty.Client) -> None:
     view = rc[0]
     before = len(rc.history)
