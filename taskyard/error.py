@@ -14,7 +14,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "TaskyardError",
@@ -159,32 +159,55 @@ class RemoteError(KernelError):
         print(self.render_traceback())  # noqa: T201 - asked for by the user
 
 
+class ErrorInfo(NamedTuple):
+    """One engine's error in :attr:`CompositeError.elist`, shaped as in ipyparallel:
+    ``for ename, evalue, tb, engine_info in error.elist`` works, and so do the
+    attributes (``info.ename``, ``info.engine_info["engine_id"]``)."""
+
+    ename: str
+    evalue: str
+    traceback: str
+    engine_info: dict[str, Any]
+
+    @classmethod
+    def of(cls, error: BaseException) -> ErrorInfo:
+        return cls(
+            str(getattr(error, "ename", type(error).__name__)),
+            str(getattr(error, "evalue", error)),
+            str(getattr(error, "traceback", "") or ""),
+            dict(getattr(error, "engine_info", {}) or {}),
+        )
+
+
 class CompositeError(RemoteError):
     """Several errors from several engines, raised by multi-engine results.
 
-    ``elist`` holds the individual errors (:class:`RemoteError`,
-    :class:`EngineError`, ...), in the order of the requests.
+    ``errors`` holds the individual exceptions (:class:`RemoteError`,
+    :class:`EngineError`, ...), in the order of the requests; ``elist`` the
+    same as ipyparallel's ``(ename, evalue, traceback, engine_info)`` tuples
+    (:class:`ErrorInfo`).
     """
 
     def __init__(self, message: str, elist: list[BaseException]) -> None:
         TaskyardError.__init__(self, message, elist)
         self.message = message
-        self.elist = list(elist)
+        self.errors = list(elist)
+        self.elist = [ErrorInfo.of(e) for e in self.errors]
         first = self.elist[0] if self.elist else None
-        self.ename = getattr(first, "ename", type(first).__name__ if first else "")
-        self.evalue = getattr(first, "evalue", str(first) if first else "")
-        self.traceback = getattr(first, "traceback", "")
-        self.engine_info = dict(getattr(first, "engine_info", {}) or {})
+        self.ename = first.ename if first else ""
+        self.evalue = first.evalue if first else ""
+        self.traceback = first.traceback if first else ""
+        self.engine_info = dict(first.engine_info) if first else {}
 
     def __str__(self) -> str:
-        lines = [f"{self.message} ({len(self.elist)} errors)"]
-        for error in self.elist:
+        lines = [f"{self.message} ({len(self.errors)} errors)"]
+        for error in self.errors:
             lines.append(f"  {error}")
         return "\n".join(lines)
 
     def render_traceback(self) -> str:
         parts = [f"{self.message}:"]
-        for error in self.elist:
+        for error in self.errors:
             if isinstance(error, RemoteError):
                 parts.append(error.render_traceback())
             else:
@@ -193,7 +216,7 @@ class CompositeError(RemoteError):
 
     def raise_exception(self, index: int = 0) -> None:
         """Raise the ``index``-th error on its own."""
-        raise self.elist[index]
+        raise self.errors[index]
 
 
 class UnmetDependency(KernelError):

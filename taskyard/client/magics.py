@@ -296,10 +296,10 @@ def _raise_errors(ar: Any) -> None:
     try:
         ar.get()
     except CompositeError as error:
-        for sub in error.elist:
+        for sub in error.errors:
             text = sub.render_traceback() if isinstance(sub, RemoteError) else f"{type(sub).__name__}: {sub}"
             print(text, file=sys.stderr)  # noqa: T201 - magics print into the cell
-        raise PxError(f"{len(error.elist)} engine(s) raised") from None
+        raise PxError(f"{len(error.errors)} engine(s) raised") from None
     except RemoteError as error:
         print(error.render_traceback(), file=sys.stderr)  # noqa: T201
         raise PxError("the engine raised") from None

@@ -92,9 +92,15 @@ def test_composite_error_elist_survives_pickling() -> None:
     original = sample(CompositeError)
     assert isinstance(original, CompositeError)
     copy = pickle.loads(pickle.dumps(original))
-    assert [type(e) for e in copy.elist] == [RemoteError, EngineError]
-    assert copy.elist[0].engine_info == INFO and copy.elist[0].ename == "ValueError"
-    assert str(copy.elist[1]) == "dead"
+    assert [type(e) for e in copy.errors] == [RemoteError, EngineError]
+    assert copy.errors[0].engine_info == INFO and copy.errors[0].ename == "ValueError"  # type: ignore[attr-defined]
+    assert str(copy.errors[1]) == "dead"
+    # ipyparallel's shape: (ename, evalue, traceback, engine_info) tuples
+    ename, evalue, _tb, engine_info = copy.elist[0]
+    assert (ename, evalue, engine_info) == ("ValueError", "bad", INFO)
+    assert copy.elist[0][-1] == INFO and copy.elist[1].ename == "EngineError" and copy.elist[1].evalue == "dead"
+    with pytest.raises(EngineError, match="dead"):
+        copy.raise_exception(1)
     assert (copy.ename, copy.evalue, copy.engine_info) == ("ValueError", "bad", INFO)
     assert copy.message == "one or more exceptions"
 
