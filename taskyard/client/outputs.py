@@ -123,6 +123,24 @@ class OutputPrinter:
         for md in metadata:
             self._show_result(md)
 
+    def show_single(self, md: Mapping[str, Any], result_only: bool = False) -> None:
+        """Show one request's output as if it had run here, unlabelled (ipyparallel's
+        single-result display): its stdout and stderr as they are, then (in IPython)
+        its rich outputs and its result."""
+        if not result_only:
+            for name in ("stdout", "stderr"):
+                text = md.get(name) or ""
+                if text:
+                    self.write(text.rstrip("\n"), name)
+        if _ipython() is None:
+            return  # rich outputs need a display
+        if not result_only:
+            for output in md.get("outputs") or []:
+                self._display(output.get("data") or {}, {**(output.get("metadata") or {}), "engine": md.get("engine_id")})
+        result = md.get("execute_result")
+        if result:
+            self._display(dict(result.get("data") or {}), {**(result.get("metadata") or {}), "engine": md.get("engine_id")})
+
     # -- pieces -------------------------------------------------------------
 
     def _show_streams(self, md: Mapping[str, Any]) -> None:

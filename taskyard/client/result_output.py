@@ -119,6 +119,10 @@ class ResultOutputMixin:
     def display_outputs(self, groupby: str = "type", result_only: bool = False) -> None:
         """Show the engines' captured output again, labelled by engine.
 
+        The result of one request (``rc[0].execute(...)``) is shown unlabelled, as
+        if it had run here: its stdout, its stderr, then (in IPython) its
+        displays and its value, as ipyparallel shows it.
+
         Parameters
         ----------
         groupby : str
@@ -129,6 +133,9 @@ class ResultOutputMixin:
         result_only : bool
             Only the results (``execute_result``), not streams or displays.
         """
+        if self._is_scalar:
+            OutputPrinter().show_single(self._metadata_list()[0], result_only)
+            return
         OutputPrinter().show_all(self._metadata_list(), groupby, result_only)
 
     # -- send tracking ----------------------------------------------------

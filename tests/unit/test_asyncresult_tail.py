@@ -110,6 +110,18 @@ def test_display_outputs_groups_by_type_or_engine(capsys: pytest.CaptureFixture[
         ar.display_outputs(groupby="colour")
 
 
+def test_a_single_result_is_displayed_unlabelled_as_in_ipyparallel(capsys: pytest.CaptureFixture[str]) -> None:
+    result = {"data": {"text/plain": "5"}, "metadata": {}, "execution_count": 1}
+    one = AsyncResult(None, [done("m-3", stdout="5555\n", stderr="careful\n", execute_result=result)], is_scalar=True)
+    one.display_outputs()
+    assert capsys.readouterr() == ("5555\n", "careful\n")  # no IPython here: no rich result either
+    quiet = AsyncResult(None, [done("m-3")], is_scalar=True)
+    quiet.display_outputs()
+    assert capsys.readouterr() == ("", "")
+    one.display_outputs(result_only=True)
+    assert capsys.readouterr() == ("", "")
+
+
 def test_stream_output_prints_what_arrives_while_inside(capsys: pytest.CaptureFixture[str]) -> None:
     state = MessageState("m-1")
     state.metadata["engine_id"] = 0
