@@ -166,10 +166,20 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         """Whether every request has finished (successfully or not)."""
         return self.done()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds (forever if None or negative); returns :meth:`ready`."""
-        concurrent.futures.wait([self], timeout=_forever_if_negative(timeout))
-        return self.done()
+    def wait(self, timeout: float | None = None, return_when: str | None = None) -> Any:
+        """Wait up to ``timeout`` seconds (forever if None or negative); returns :meth:`ready`.
+
+        With ``return_when`` (``ty.FIRST_COMPLETED``, ``ty.FIRST_EXCEPTION`` or
+        ``ty.ALL_COMPLETED``) it waits on the requests one by one, as
+        :func:`concurrent.futures.wait` does, and returns its ``(done, pending)``
+        sets of the single-request AsyncResults of :meth:`split`.
+        """
+        if return_when is None:
+            concurrent.futures.wait([self], timeout=_forever_if_negative(timeout))
+            return self.done()
+        parts = self.split()
+        done, pending = concurrent.futures.wait(parts, timeout=_forever_if_negative(timeout), return_when=return_when)
+        return done, pending
 
     def successful(self) -> bool:
         """Whether every request succeeded; raises if they are not all done yet."""

@@ -143,3 +143,29 @@ def test_purge_results_of_one_engine_keeps_the_others(rc: ty.Client) -> None:
     status = rc.result_status(on_first.msg_ids + on_second.msg_ids)
     assert status["unknown"] == on_first.msg_ids
     assert status["completed"] == on_second.msg_ids
+
+
+def fail_first(i: int) -> int:
+    import time
+
+    if i == 0:
+        raise ZeroDivisionError("first")
+    time.sleep(1.0)
+    return i
+
+
+def test_wait_with_return_when_gives_done_and_pending_parts(rc: ty.Client) -> None:
+    dv = rc[:]
+    n = len(dv)
+    assert n >= 2
+    amr = dv.map_async(fail_first, range(n))
+    done, pending = amr.wait(timeout=TIMEOUT, return_when=ty.FIRST_EXCEPTION)
+    assert len(done) == 1 and len(pending) == n - 1
+    (first,) = done
+    assert first.msg_ids == amr.msg_ids[:1] and isinstance(first.exception(), ty.RemoteError)
+    assert amr.wait(timeout=TIMEOUT) is True
+    done, pending = amr.wait(timeout=0, return_when=ty.ALL_COMPLETED)
+    assert pending == set() and len(done) == n
+    single = rc[0].apply_async(sleep_then, 0, "one")
+    done, pending = single.wait(TIMEOUT, return_when=ty.FIRST_COMPLETED)
+    assert done == {single} and pending == set()
