@@ -281,6 +281,22 @@ class Client:
 
     # -- views ------------------------------------------------------------
 
+    def _pin_targets(self, targets: Any) -> Any:
+        """What a new view keeps as its targets: negative ids and slices are
+        resolved now, against the engines registered now (as in ipyparallel:
+        ``rc.direct_view(-1).targets`` is the last engine's id); ``"all"``/None stay
+        lazy, following engines as they come and go."""
+        if targets is None or (isinstance(targets, str) and targets == "all"):
+            return targets
+        if isinstance(targets, int) and targets < 0:
+            return self._resolve_targets(targets)[0]
+        if isinstance(targets, slice):
+            return self._resolve_targets(targets)
+        if isinstance(targets, (list, tuple, range)):
+            ids = self.ids
+            return [ids[t] if t < 0 else int(t) for t in targets]
+        return targets
+
     def _resolve_targets(self, targets: Any) -> list[int]:
         ids = self.ids
         if targets is None or (isinstance(targets, str) and targets == "all"):
@@ -313,7 +329,7 @@ class Client:
         """
         from taskyard.client.view import DirectView
 
-        view = DirectView(self, targets)
+        view = DirectView(self, self._pin_targets(targets))
         if flags:
             view.set_flags(**flags)
         return view
@@ -325,7 +341,10 @@ class Client:
         """
         from taskyard.client.view import LoadBalancedView
 
-        view = LoadBalancedView(self, targets)
+        if isinstance(targets, str) and targets == "all":
+            targets = None
+        targets = self._pin_targets(targets)
+        view = LoadBalancedView(self, [targets] if isinstance(targets, int) else targets)
         if flags:
             view.set_flags(**flags)
         return view
@@ -647,18 +666,18 @@ class Client:
             self._query("shutdown_request", {}, timeout)
 
     def wait(self, jobs: Any = None, timeout: float = -1) -> bool:
-        """Wait for ``jobs`` (AsyncResults or msg_ids; default: everything this client sent)."""
+        """Wait for ``jobs`` (AsyncResults, msg_ids or any concurrent.futures.Future; default: everything this client sent)."""
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         if jobs is None:
             with self.state_lock:
                 states = self._book.pending()
             pending = [AsyncResult(self, [s]) for s in states]
         else:
-            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
-            pending = [j if isinstance(j, AsyncResult) else self.get_result(j) for j in jobs]
-        for ar in pending:
+            jobs = [jobs] if isinstance(jobs, (str, concurrent.futures.Future)) else list(jobs)
+            pending = [j if isinstance(j, concurrent.futures.Future) else self.get_result(j) for j in jobs]
+        for ar in pending:  # AsyncResults and any other concurrent.futures.Future (as ipyparallel)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not ar.wait(remaining):
+            if not concurrent.futures.wait([ar], timeout=remaining).done:
                 return False
         return True
 

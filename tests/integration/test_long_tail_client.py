@@ -169,3 +169,26 @@ def test_wait_with_return_when_gives_done_and_pending_parts(rc: ty.Client) -> No
     single = rc[0].apply_async(sleep_then, 0, "one")
     done, pending = single.wait(TIMEOUT, return_when=ty.FIRST_COMPLETED)
     assert done == {single} and pending == set()
+
+
+def test_negative_targets_are_pinned_when_the_view_is_made(rc: ty.Client) -> None:
+    last = rc.ids[-1]
+    assert rc.direct_view().targets == "all" and rc.direct_view("all").targets == "all"
+    assert rc.direct_view(-1).targets == last and rc[-1].targets == last
+    assert rc.direct_view([0, -1]).targets == [0, last]
+    assert rc.load_balanced_view().targets is None and rc.load_balanced_view("all").targets is None
+    assert rc.load_balanced_view(-1).targets == [last]
+    assert rc.load_balanced_view(-1).apply_sync(sleep_then, 0, "x") == "x"
+    assert rc[-1].apply_sync(sleep_then, 0, "y") == "y"
+
+
+def test_client_wait_accepts_any_future(rc: ty.Client) -> None:
+    import threading
+
+    plain: Future[str] = Future()
+    threading.Timer(0.1, plain.set_result, ["later"]).start()
+    ar = rc[0].apply_async(sleep_then, 0.1, "ar")
+    assert rc.wait([plain, ar], timeout=TIMEOUT) is True
+    assert plain.result() == "later" and ar.get(0) == "ar"
+    never: Future[str] = Future()
+    assert rc.wait([never], timeout=0.1) is False
