@@ -25,6 +25,7 @@ from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
 from taskyard.client.decorators import parallel, remote
 from taskyard.client.executor import ViewExecutor
+from taskyard.client.hubresult import AsyncHubResult
 from taskyard.dependency import Dependency, depend, dependent, require
 from taskyard.error import (
     CompositeError,
@@ -52,8 +53,6 @@ def register_joblib_backend(name: str = "taskyard", make_default: bool = False, 
     register(name, make_default, **client_kwargs)
 
 
-#: ipyparallel's class for results fetched from the hub; in taskyard they are plain AsyncResults.
-AsyncHubResult = AsyncResult
 
 __version__ = "0.1.0"
 

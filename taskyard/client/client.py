@@ -570,10 +570,14 @@ class Client:
         indices_or_msg_ids: str | int | Iterable[str | int] | AsyncResult | None = None,
         block: bool | None = None,
         timeout: float = 10.0,
+        owner: bool = True,
     ) -> AsyncResult:
         """An AsyncResult for msg_ids sent by any client, served by the hub's records.
 
         Integers index :attr:`history` (``-1``, the default, is the last request sent).
+        The result is this client's own AsyncResult for a request it still waits
+        for, else an :class:`~taskyard.AsyncHubResult`. ``owner`` is accepted for
+        ipyparallel's sake: taskyard keeps no local copy of results to give up.
         """
         from taskyard.client.hubresult import hub_result
 

@@ -39,9 +39,16 @@ class HubLink(Protocol):
     def query_hub(self, msg_type: str, content: dict[str, Any], timeout: float = 10.0) -> Message: ...
 
 
+class AsyncHubResult(AsyncResult):
+    """An AsyncResult at least part of which is served by the hub's records (a
+    request another client sent, or one this client sent and already
+    resolved), as ipyparallel's class of that name; it behaves as any AsyncResult."""
+
+
 def hub_result(client: HubLink, msg_ids: list[str], is_scalar: bool = False) -> AsyncResult:
     """An AsyncResult for ``msg_ids``: this client's own pending states where it has
-    them, the hub's records for the rest (polled until they finish)."""
+    them, the hub's records for the rest (polled until they finish); an
+    :class:`AsyncHubResult` when the hub serves any of them."""
     states: list[MessageState] = []
     remote: dict[str, MessageState] = {}
     for msg_id in msg_ids:
@@ -58,7 +65,8 @@ def hub_result(client: HubLink, msg_ids: list[str], is_scalar: bool = False) -> 
             pending = {}
         if pending:
             threading.Thread(target=_poll, args=(client, pending), daemon=True, name="taskyard-hub-poll").start()
-    return AsyncResult(client, states, "get_result", is_scalar=is_scalar)  # type: ignore[arg-type]
+    kind = AsyncHubResult if remote else AsyncResult
+    return kind(client, states, "get_result", is_scalar=is_scalar)  # type: ignore[arg-type]
 
 
 def _fetch(client: HubLink, states: dict[str, MessageState]) -> dict[str, MessageState]:

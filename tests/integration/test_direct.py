@@ -101,8 +101,12 @@ def test_get_result_from_a_second_client(cluster, rc: ty.Client) -> None:  # typ
     ar = rc[0].apply_async(lambda: {"answer": 42})
     assert ar.get(10) == {"answer": 42}
     other = cluster.client()
-    fetched = other.get_result(ar.msg_ids[0])
+    fetched = other.get_result(ar.msg_ids[0], owner=False)
+    assert isinstance(fetched, ty.AsyncHubResult)
     assert fetched.get(10) == {"answer": 42}
+    pending = rc[0].apply_async(lambda: __import__("time").sleep(1.0) or 1)
+    assert not isinstance(rc.get_result(pending.msg_ids[0]), ty.AsyncHubResult)  # its own, still pending
+    assert pending.get(10) == 1
     assert fetched.metadata.engine_id == 0
     failed = rc[1].apply_async(lambda: 1 / 0)
     failed.wait(10)

@@ -29,4 +29,4 @@ def test_every_public_name_is_listed_and_exists() -> None:
     for name in ("remote", "parallel", "AsyncHubResult", "use_cloudpickle", "use_dill", "use_pickle"):
         assert name in ty.__all__
         assert getattr(ty, name) is not None
-    assert ty.AsyncHubResult is ty.AsyncResult
+    assert issubclass(ty.AsyncHubResult, ty.AsyncResult)
