@@ -33,6 +33,7 @@ __all__ = [
     "InvalidDependency",
     "TaskAborted",
     "error_from_content",
+    "task_error",
 ]
 
 
@@ -261,12 +262,63 @@ _BY_NAME: dict[str, type[TaskyardError]] = {
 }
 
 
+#: ipyparallel's ``ename`` for a task's expired ``timeout``.
+_ENAMES = {"DependencyTimeout": "TaskTimeout"}
+
+_FLAVOURS: dict[type[TaskyardError], type[TaskyardError]] = {}
+
+
+def _flavour(cls: type[TaskyardError]) -> type[TaskyardError]:
+    """``cls`` that is also a :class:`RemoteError` (cached; same name and docs as ``cls``)."""
+    flavour = _FLAVOURS.get(cls)
+    if flavour is None:
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "__init__": _flavour_init,
+            "__str__": _flavour_str,
+            "__reduce__": _flavour_reduce,
+            "_plain": cls,
+        }
+        bases = (RemoteError,) if issubclass(RemoteError, cls) else (cls, RemoteError)  # KernelError is RemoteError's base
+        flavour = _FLAVOURS[cls] = type(cls.__name__, bases, namespace)
+    return flavour
+
+
+def _flavour_init(self: Any, message: str = "", engine_info: Mapping[str, Any] | None = None) -> None:
+    Exception.__init__(self, message)
+    self.ename = _ENAMES.get(self._plain.__name__, self._plain.__name__)
+    self.evalue = message
+    self.traceback = ""
+    self.engine_info = dict(engine_info or {})
+
+
+def _flavour_str(self: Any) -> str:
+    return str(self.evalue)
+
+
+def _flavour_reduce(self: Any) -> tuple[Any, ...]:
+    return (task_error, (self._plain.__name__, self.evalue, self.engine_info), None)
+
+
+def task_error(name: str, message: str, engine_info: Mapping[str, Any] | None = None) -> TaskyardError:
+    """The error taskyard raises for a task's fate (``"EngineError"``, ``"TaskAborted"``,
+    ``"ImpossibleDependency"``, ...): an instance of that class which is also a
+    :class:`RemoteError`, as ipyparallel delivers them. So both
+    ``except ty.EngineError`` and ipyparallel's ``except ty.RemoteError as e:
+    e.ename == "EngineError"`` catch it; ``ename`` is ipyparallel's name
+    (``"TaskTimeout"`` for an expired ``timeout``) and ``evalue`` the message."""
+    return _flavour(_BY_NAME[name])(message, engine_info)
+
+
 def error_from_content(content: dict[str, Any], engine_info: dict[str, Any] | None = None) -> BaseException:
     """Rebuild the exception a reply's ``content`` describes.
 
     Errors raised by taskyard itself (``ename`` one of this module's classes, and
-    ``origin`` not ``"user"``) come back as that typed class, so users can catch
-    them; anything raised by user code comes back as a :class:`RemoteError`.
+    ``origin`` not ``"user"``) come back as that typed class, also a
+    :class:`RemoteError` (see :func:`task_error`), so users can catch them by
+    either name; anything raised by user code comes back as a :class:`RemoteError`.
     """
     ename = str(content.get("ename", "Error"))
     evalue = str(content.get("evalue", ""))
@@ -276,6 +328,8 @@ def error_from_content(content: dict[str, Any], engine_info: dict[str, Any] | No
     info = dict(engine_info or content.get("engine_info") or {})
     cls = _BY_NAME.get(ename)
     if cls is not None and content.get("origin") != "user":
+        if issubclass(cls, KernelError):
+            return task_error(ename, evalue, info)
         error = cls(evalue)
         error.engine_info = info  # which engine (if any) the failure concerns
         return error

@@ -8,6 +8,12 @@
 ``.. traitlets-flags:: module.Class``
     Lists the app's boolean command-line flags (``--debug``, ``--daemonize``).
 
+``.. refusals:: NAME``
+    Lists the ipyparallel options (``NAME`` a command: ``ipcontroller``,
+    ``ipengine``, ``ipcluster start``, ``ipcluster stop``, ``ipcluster``
+    for its subcommands) or keywords (``Client``, ``Cluster``) taskyard refuses,
+    each with what to do instead, from :mod:`taskyard.refusals` itself.
+
 ``source-read`` hook
     A page may include ``../examples/dagdeps.py`` with ``literalinclude``; if the
     file is missing from a checkout, the include becomes a short note instead of
@@ -152,6 +158,35 @@ class TraitletsFlags(Directive):
         return [items]
 
 
+class Refusals(Directive):
+    """Render what taskyard refuses for one command or class (see taskyard.refusals)."""
+
+    required_arguments = 1
+    optional_arguments = 1  # "ipcluster start" arrives as two words
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from taskyard import refusals
+
+        name = " ".join(self.arguments)
+        keywords = {"Client": refusals.CLIENT_REFUSALS, "Cluster": refusals.CLUSTER_REFUSALS}
+        if name in keywords:
+            table, spell = keywords[name], lambda option: f"{option}="
+        elif name == "ipcluster":
+            table, spell = refusals.SUBCOMMAND_REFUSALS, lambda option: f"ipcluster {option}"
+        else:
+            table = refusals.CLI_REFUSALS[name]
+            spell = lambda option: f"-{option}" if len(option) == 1 else f"--{option}"  # noqa: E731
+        items = nodes.definition_list()
+        for option, instead in sorted(table.items()):
+            term = nodes.term()
+            term += nodes.literal(text=spell(option))
+            definition = nodes.definition()
+            definition += nodes.paragraph(text=instead[:1].upper() + instead[1:] + ".")
+            items += nodes.definition_list_item("", term, definition)
+        return [items]
+
+
 def _optional_includes(app: Sphinx, docname: str, source: list[str]) -> None:
     text = source[0]
     for relative in OPTIONAL_INCLUDES:
@@ -182,5 +217,6 @@ def _optional_includes(app: Sphinx, docname: str, source: list[str]) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("traitlets-options", TraitletsOptions)
     app.add_directive("traitlets-flags", TraitletsFlags)
+    app.add_directive("refusals", Refusals)
     app.connect("source-read", _optional_includes)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

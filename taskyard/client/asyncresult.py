@@ -219,7 +219,7 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         A reply carries the end of its request's output, so this is :meth:`wait`;
         it exists for code written for ipyparallel, where output can lag the result.
         """
-        return self.wait(timeout)
+        return bool(self.wait(timeout))
 
     def split(self) -> tuple[AsyncResult, ...]:
         """One AsyncResult per request (per engine for a DirectView call, per

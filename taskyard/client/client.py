@@ -672,6 +672,7 @@ class Client:
     def wait(self, jobs: Any = None, timeout: float = -1) -> bool:
         """Wait for ``jobs`` (AsyncResults, msg_ids or any concurrent.futures.Future; default: everything this client sent)."""
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        pending: list[concurrent.futures.Future[Any]]
         if jobs is None:
             with self.state_lock:
                 states = self._book.pending()

@@ -37,11 +37,11 @@ from taskyard.client.message_state import MessageState
 from taskyard.error import (
     ClientClosed,
     ControllerLost,
-    EngineError,
     ProtocolError,
     RemoteError,
     ResultDecodeError,
     error_from_content,
+    task_error,
 )
 from taskyard.protocol.catalog import CONTROL_REPLIES, method_of, result_kind
 from taskyard.protocol.serialize import deserialize_object
@@ -194,7 +194,7 @@ class RequestBookState:
         ``task_ids`` the hub says were running there."""
         doomed = set(task_ids)
         ended = [s for s in self._pending.values() if s.engine_id == engine_id or s.msg_id in doomed]
-        return self._end(ended, lambda m: EngineError(f"engine {engine_id} died before replying to {m} ({reason})"))
+        return self._end(ended, lambda m: task_error("EngineError", f"engine {engine_id} died before replying to {m} ({reason})"))
 
     def on_controller_lost(self, reason: str) -> list[Outcome]:
         """The controller is gone (``reason`` says how we know): everything pending ends.

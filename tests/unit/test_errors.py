@@ -195,7 +195,10 @@ def test_taskyard_errors_come_back_typed(ename: str) -> None:
         if origin:
             content["origin"] = origin
         rebuilt = error_from_content(content)
-        assert type(rebuilt) is getattr(error, ename)
+        cls = getattr(error, ename)
+        assert isinstance(rebuilt, cls) and type(rebuilt).__name__ == ename
+        # a request's fate is also a RemoteError, as ipyparallel delivers it
+        assert isinstance(rebuilt, RemoteError) == issubclass(cls, error.KernelError)
         assert str(rebuilt) == "why"
         assert dict(rebuilt.engine_info) == {}  # type: ignore[attr-defined]
         # which engine it concerns survives, as for RemoteError, and pickling keeps it
@@ -295,9 +298,31 @@ def test_kernel_error_is_the_base_of_request_errors_as_in_ipyparallel(name: str)
 def test_an_expired_task_timeout_is_both_task_timeout_and_dependency_timeout() -> None:
     # the scheduler fails an expired task with ename "DependencyTimeout"
     raised = error_from_content({"ename": "DependencyTimeout", "evalue": "timed out after 1s"})
-    assert type(raised) is DependencyTimeout
+    assert isinstance(raised, DependencyTimeout) and type(raised).__name__ == "DependencyTimeout"
+    assert isinstance(raised, RemoteError) and raised.ename == "TaskTimeout"  # ipyparallel's ename
     assert isinstance(raised, error.TaskTimeout)
     assert isinstance(raised, ImpossibleDependency)
     with pytest.raises(error.TaskTimeout):
         raise pickle.loads(pickle.dumps(raised))
     assert isinstance(error_from_content({"ename": "TaskTimeout", "evalue": "x"}), error.TaskTimeout)
+
+
+@pytest.mark.parametrize("name", ["EngineError", "TaskAborted", "ImpossibleDependency", "InvalidDependency"])
+def test_task_errors_are_also_remote_errors_as_ipyparallel_delivers_them(name: str) -> None:
+    info = {"engine_id": 2, "engine_uuid": "u"}
+    raised = error_from_content({"ename": name, "evalue": "it failed", "origin": "scheduler"}, info)
+    cls = getattr(error, name)
+    assert isinstance(raised, cls) and isinstance(raised, RemoteError) and isinstance(raised, error.KernelError)
+    assert (raised.ename, raised.evalue, raised.engine_info) == (name, "it failed", info)
+    assert str(raised) == "it failed"
+    copy = pickle.loads(pickle.dumps(raised))
+    assert type(copy) is type(raised) and (copy.ename, copy.evalue, copy.engine_info) == (name, "it failed", info)
+    try:  # ipyparallel's idiom
+        raise copy
+    except RemoteError as caught:
+        assert caught.ename == name
+    with pytest.raises(cls):  # taskyard's
+        raise copy
+    # user code raising a class of the same name stays a plain RemoteError
+    user = error_from_content({"ename": name, "evalue": "mine", "origin": "user"})
+    assert type(user) is RemoteError
