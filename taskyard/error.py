@@ -83,8 +83,10 @@ class TimeoutError(TaskyardError, builtins.TimeoutError):  # noqa: A001
     The work itself goes on."""
 
 
-class NoEnginesRegistered(KernelError):
-    """Raised by the client when work is aimed at engines and none is registered."""
+class NoEnginesRegistered(KernelError, IndexError):
+    """Raised by the client when work is aimed at engines and none is registered,
+    or at an engine id that is not registered (``rc[7]``); also an ``IndexError``,
+    which ipyparallel raises for an unknown engine id."""
 
 
 class EngineError(KernelError):

@@ -686,6 +686,20 @@ class Client:
                 return False
         return True
 
+    def wait_interactive(self, jobs: Any = None, interval: float = 0.1, timeout: float = -1) -> bool:
+        """:meth:`wait` with a progress bar (see :meth:`AsyncResult.wait_interactive`);
+        ``jobs`` as for :meth:`wait`. Returns whether everything finished."""
+        if jobs is None:
+            with self.state_lock:
+                states = self._book.pending()
+            if not states:
+                return True
+            ar = AsyncResult(self, states, "wait")
+        else:
+            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            ar = AsyncResult.join(*(j if isinstance(j, AsyncResult) else self.get_result(j) for j in jobs))
+        return ar.wait_interactive(interval=interval, timeout=timeout)
+
     @property
     def outstanding(self) -> set[str]:
         """msg_ids sent by this client that have no reply yet."""

@@ -192,3 +192,19 @@ def test_client_wait_accepts_any_future(rc: ty.Client) -> None:
     assert plain.result() == "later" and ar.get(0) == "ar"
     never: Future[str] = Future()
     assert rc.wait([never], timeout=0.1) is False
+
+
+def test_client_wait_interactive_waits_for_everything_outstanding(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    ars = [rc[0].apply_async(sleep_then, 0.3, i) for i in range(3)]
+    assert rc.wait_interactive(timeout=TIMEOUT) is True
+    assert rc.outstanding == set() and [ar.get(0) for ar in ars] == [0, 1, 2]
+    assert "3/3" in capsys.readouterr().err  # the progress bar counted them
+    assert rc.wait_interactive() is True  # nothing outstanding: at once
+    assert rc.wait_interactive(ars[0].msg_ids, timeout=TIMEOUT) is True
+
+
+def test_an_unknown_engine_id_is_an_index_error_as_in_ipyparallel(rc: ty.Client) -> None:
+    with pytest.raises(IndexError):
+        rc[max(rc.ids) + 100]
+    with pytest.raises(ty.NoEnginesRegistered):
+        rc[max(rc.ids) + 100]
