@@ -110,7 +110,11 @@ def test_display_outputs_groups_by_type_or_engine(capsys: pytest.CaptureFixture[
         ar.display_outputs(groupby="colour")
 
 
-def test_a_single_result_is_displayed_unlabelled_as_in_ipyparallel(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_single_result_is_displayed_unlabelled_as_in_ipyparallel(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # outside IPython (another test may have left an InteractiveShell instance behind)
+    monkeypatch.setattr("taskyard.client.outputs._ipython", lambda: None)
     result = {"data": {"text/plain": "5"}, "metadata": {}, "execution_count": 1}
     one = AsyncResult(None, [done("m-3", stdout="5555\n", stderr="careful\n", execute_result=result)], is_scalar=True)
     one.display_outputs()
