@@ -630,6 +630,31 @@ class Client:
             msg_ids = [m for j in jobs for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
         self._query("purge_request", {"msg_ids": msg_ids, "engine_ids": engine_ids})
 
+    def purge_hub_results(self, jobs: Any = "all", targets: Any = None) -> None:
+        """ipyparallel's name for :meth:`purge_results`: the hub's records are the only copy."""
+        self.purge_results(jobs, targets)
+
+    def purge_local_results(self, jobs: Any = (), targets: Any = ()) -> None:
+        """ipyparallel's purge of the client's cache of results: a taskyard client keeps
+        none (a result lives in its AsyncResult), so nothing is forgotten, but the
+        arguments are checked as ipyparallel checks them: ``ValueError`` for no
+        jobs and no targets, ``RuntimeError`` for a job still outstanding."""
+        if not jobs and not targets and targets != 0:
+            raise ValueError("give jobs (msg_ids, AsyncResults or 'all') or targets to purge")
+        if isinstance(jobs, str) and jobs == "all":
+            asked = self.outstanding
+        else:
+            listed = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
+            asked = {m for j in listed for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])}
+        pending = self.outstanding & asked
+        if pending:
+            raise RuntimeError(f"cannot purge outstanding tasks: {sorted(pending)}")
+
+    def purge_everything(self) -> None:
+        """Forget every finished result on the hub and this client's :attr:`history`."""
+        self.purge_results("all")
+        self.history.clear()
+
     def hub_stats(self) -> dict[str, Any]:
         """The hub's counters of dropped and rejected messages, and its record store size."""
         return dict(self._query("stats_request", {}).content)

@@ -208,3 +208,25 @@ def test_an_unknown_engine_id_is_an_index_error_as_in_ipyparallel(rc: ty.Client)
         rc[max(rc.ids) + 100]
     with pytest.raises(ty.NoEnginesRegistered):
         rc[max(rc.ids) + 100]
+
+
+def test_purge_local_hub_and_everything(rc: ty.Client) -> None:
+    with pytest.raises(ValueError, match="give jobs"):
+        rc.purge_local_results()
+    slow = rc[0].apply_async(sleep_then, 1.0, "slow")
+    with pytest.raises(RuntimeError, match="outstanding"):
+        rc.purge_local_results(slow)
+    with pytest.raises(RuntimeError, match="outstanding"):
+        rc.purge_local_results("all")
+    assert slow.get(TIMEOUT) == "slow"
+    rc.purge_local_results("all")  # nothing outstanding: nothing to do, no error
+    assert slow.get(0) == "slow"  # the AsyncResult keeps its value
+    rc.purge_hub_results(slow)
+    with pytest.raises(ty.error.TaskyardError, match="no such task"):
+        rc.get_result(slow.msg_ids[0]).get(TIMEOUT)
+    done = rc[0].apply_async(sleep_then, 0, "done")
+    assert done.get(TIMEOUT) == "done"
+    rc.purge_everything()
+    assert rc.history == []
+    with pytest.raises(ty.error.TaskyardError, match="no such task"):
+        rc.get_result(done.msg_ids[0]).get(TIMEOUT)
