@@ -605,6 +605,18 @@ class Client:
             out[key].append(msg_id)
         return out
 
+    @staticmethod
+    def _msg_ids_of(jobs: Any) -> list[str]:
+        """The msg_ids of ``jobs``: a msg_id, an AsyncResult, or a list of them."""
+        listed = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs or [])
+        return [m for j in listed for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
+
+    def _futures_of(self, jobs: Any) -> list[concurrent.futures.Future[Any]]:
+        """``jobs`` as futures: AsyncResults and other Futures as they are, msg_ids
+        (or history indices) through :meth:`get_result`."""
+        listed = [jobs] if isinstance(jobs, (str, int, concurrent.futures.Future)) else list(jobs)
+        return [j if isinstance(j, concurrent.futures.Future) else self.get_result(j) for j in listed]
+
     def purge_results(self, jobs: Any = "all", targets: Any = None) -> None:
         """Forget finished results on the hub; results still pending stay.
 
@@ -626,8 +638,7 @@ class Client:
         if isinstance(jobs, str) and jobs == "all":
             msg_ids: Any = [] if targets is not None else "all"
         else:
-            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs or [])
-            msg_ids = [m for j in jobs for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])]
+            msg_ids = self._msg_ids_of(jobs)
         self._query("purge_request", {"msg_ids": msg_ids, "engine_ids": engine_ids})
 
     def purge_hub_results(self, jobs: Any = "all", targets: Any = None) -> None:
@@ -641,11 +652,7 @@ class Client:
         jobs and no targets, ``RuntimeError`` for a job still outstanding."""
         if not jobs and not targets and targets != 0:
             raise ValueError("give jobs (msg_ids, AsyncResults or 'all') or targets to purge")
-        if isinstance(jobs, str) and jobs == "all":
-            asked = self.outstanding
-        else:
-            listed = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
-            asked = {m for j in listed for m in (j.msg_ids if isinstance(j, AsyncResult) else [j])}
+        asked = self.outstanding if isinstance(jobs, str) and jobs == "all" else set(self._msg_ids_of(jobs))
         pending = self.outstanding & asked
         if pending:
             raise RuntimeError(f"cannot purge outstanding tasks: {sorted(pending)}")
@@ -703,8 +710,7 @@ class Client:
                 states = self._book.pending()
             pending = [AsyncResult(self, [s]) for s in states]
         else:
-            jobs = [jobs] if isinstance(jobs, (str, concurrent.futures.Future)) else list(jobs)
-            pending = [j if isinstance(j, concurrent.futures.Future) else self.get_result(j) for j in jobs]
+            pending = self._futures_of(jobs)
         for ar in pending:  # AsyncResults and any other concurrent.futures.Future (as ipyparallel)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not concurrent.futures.wait([ar], timeout=remaining).done:
@@ -721,8 +727,10 @@ class Client:
                 return True
             ar = AsyncResult(self, states, "wait")
         else:
-            jobs = [jobs] if isinstance(jobs, (str, AsyncResult)) else list(jobs)
-            ar = AsyncResult.join(*(j if isinstance(j, AsyncResult) else self.get_result(j) for j in jobs))
+            futures = self._futures_of(jobs)
+            if not all(isinstance(f, AsyncResult) for f in futures):
+                raise TypeError("wait_interactive takes AsyncResults or msg_ids (use wait for other futures)")
+            ar = AsyncResult.join(*futures)  # type: ignore[arg-type]
         return ar.wait_interactive(interval=interval, timeout=timeout)
 
     @property

@@ -58,8 +58,10 @@ class ParallelFunction(RemoteFunction):
 
     def _map_options(self) -> dict[str, Any]:
         """The map arguments this function carries, for the kind of view it runs on."""
+        from taskyard.client.view import LoadBalancedView  # view imports this module
+
         options: dict[str, Any] = {"return_exceptions": self.return_exceptions}
-        if type(self.view).__name__ == "LoadBalancedView":
+        if isinstance(self.view, LoadBalancedView):
             options["ordered"] = self.ordered
             if self.chunksize:
                 options["chunksize"] = self.chunksize

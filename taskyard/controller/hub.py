@@ -517,10 +517,8 @@ class Controller:
             {
                 "status": "ok",
                 "engines": {str(k): v for k, v in self.state.live_engines().items()},
-                # Each live engine's process id as it registered it (Cluster.stop_engine uses it).
-                "pids": {
-                    str(e.engine_id): e.info.get("pid") for e in self.state.engines.values() if e.is_live
-                },
+                # Cluster.stop_engine maps an engine id to its process with these.
+                "pids": {str(k): v for k, v in self.state.live_engine_pids().items()},
             },
         )
 

@@ -338,6 +338,10 @@ class HubState:
     def live_engines(self) -> dict[int, str]:
         return {e.engine_id: e.uuid for e in self.engines.values() if e.is_live}
 
+    def live_engine_pids(self) -> dict[int, Any]:
+        """Each live engine's process id as it registered it (None if it sent none)."""
+        return {e.engine_id: e.info.get("pid") for e in self.engines.values() if e.is_live}
+
     def engine_by_ident(self, ident: bytes) -> EngineRecord | None:
         engine_id = self.by_uuid.get(ident.decode(errors="replace"))
         return None if engine_id is None else self.engines[engine_id]
