@@ -103,6 +103,13 @@ class Client:
     [42, 42]
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Client:
+        # Defined (not inherited) so that patching ``Client.__new__`` in a test,
+        # as ipyparallel's own tests do, is undone cleanly: deleting a patched
+        # ``__new__`` that was inherited leaves CPython calling object.__new__
+        # with the arguments, and every later Client() raises TypeError.
+        return super().__new__(cls)
+
     def __init__(
         self,
         connection_info: str | os.PathLike[str] | dict[str, Any] | None = None,
@@ -117,6 +124,8 @@ class Client:
         timeout: float = 10.0,
         **extra_args: Any,
     ) -> None:
+        if "_io" in self.__dict__:
+            return  # a connected Client handed back by a patched __new__ keeps its connection
         path, self.connection_info = connect.resolve(
             connection_info, url_file, profile, profile_dir, cluster_id, cluster, timeout, extra_args
         )

@@ -37,17 +37,23 @@ class TaskyardBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
     def __init__(self, view: View | None = None, client_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._own_client = view is None
-        self._view = view
         self._client_kwargs = client_kwargs or {}
+        self._view = view
+        if view is None:
+            self._view = self._connect()  # at Parallel(), so a missing cluster is reported there
+
+    def _connect(self) -> View:
+        from taskyard.client.client import Client
+
+        client = Client(**self._client_kwargs)
+        client.wait_for_engines(1)
+        return client.load_balanced_view()
 
     @property
     def view(self) -> View:
+        """The view tasks go to; a Client closed by :meth:`terminate` is opened again."""
         if self._view is None:
-            from taskyard.client.client import Client
-
-            client = Client(**self._client_kwargs)
-            client.wait_for_engines(1)
-            self._view = client.load_balanced_view()
+            self._view = self._connect()
         return self._view
 
     def effective_n_jobs(self, n_jobs: int) -> int:

@@ -113,6 +113,32 @@ def test_module_level_joblib_backend_connects_default_client(rc: ty.Client) -> N
     assert out == [i * i for i in range(6)]
 
 
+def test_module_level_joblib_backend_connects_at_parallel(rc: ty.Client, tmp_path: Any) -> None:
+    joblib = pytest.importorskip("joblib")
+    from taskyard.client.joblib_backend import register_joblib_backend
+
+    register_joblib_backend(name="taskyard-eager", url_file=rc.url_file, timeout=10)
+    parallel = joblib.Parallel(backend="taskyard-eager")
+    assert parallel._backend._view.client.ids == rc.ids  # connected before the first call
+    assert parallel(joblib.delayed(square)(i) for i in range(3)) == [0, 1, 4]
+    register_joblib_backend(name="taskyard-nowhere", url_file=tmp_path / "missing.json", timeout=0.2)
+    with pytest.raises(Exception, match="missing.json"):
+        joblib.Parallel(backend="taskyard-nowhere")  # no cluster: said at once, not at the first task
+
+
+def test_patching_client_new_is_undone_cleanly(rc: ty.Client) -> None:
+    from unittest import mock
+
+    with mock.patch.object(ty.Client, "__new__", lambda *args, **kwargs: rc):
+        assert ty.Client() is rc  # ipyparallel's joblib test does this
+    assert not rc._closed
+    other = ty.Client(url_file=rc.url_file, timeout=10)
+    try:
+        assert other is not rc and other.ids == rc.ids
+    finally:
+        other.close()
+
+
 # -- map / imap -----------------------------------------------------------
 
 
