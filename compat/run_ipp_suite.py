@@ -100,7 +100,9 @@ def summarize(junit: Path) -> tuple[dict[str, dict[str, int]], list[tuple[str, s
     return counts, failures
 
 
-def report(counts: dict[str, dict[str, int]], failures: list[tuple[str, str]], seconds: float) -> str:
+def report(
+    counts: dict[str, dict[str, int]], failures: list[tuple[str, str]], seconds: float, interrupted: list[str]
+) -> str:
     total = {k: sum(c[k] for c in counts.values()) for k in ("passed", "failed", "error", "skipped")}
     ran = total["passed"] + total["failed"] + total["error"]
     lines = [
@@ -115,6 +117,8 @@ def report(counts: dict[str, dict[str, int]], failures: list[tuple[str, str]], s
     for module in sorted(counts):
         c = counts[module]
         lines.append(f"| {module} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |")
+    if interrupted:
+        lines += ["", f"Stopped early (the tests after the stop did not run): {', '.join(sorted(set(interrupted)))}."]
     lines += ["", "## What failed", ""]
     lines += [f"- `{name}`: {message}" for name, message in failures] or ["Nothing."]
     return "\n".join(lines) + "\n"
@@ -133,33 +137,45 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="taskyard-ipp-suite-") as tmp:
         workdir = Path(tmp)
         tests = prepare(workdir, ipp_site, args.modules)
-        junit = workdir / "junit.xml"
         env = dict(os.environ)
         env["TASKYARD_DIR"] = str(workdir / "taskyard")
         env["PYTHONPATH"] = os.pathsep.join([str(workdir), str(ROOT), env.get("PYTHONPATH", "")])
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            f"--timeout={args.timeout}",
-            f"--junitxml={junit}",
-            "-o",
-            "filterwarnings=",
-            "--continue-on-collection-errors",
-            "--rootdir",
-            str(workdir),
-            str(tests),
-        ]
-        if args.k:
-            command += ["-k", args.k]
         started = time.monotonic()
-        subprocess.run(command, cwd=workdir, env=env, check=False)
+        counts: dict[str, dict[str, int]] = {}
+        failures: list[tuple[str, str]] = []
+        interrupted: list[str] = []
+        # One pytest per module: a module that crashes its process (a test that
+        # raises KeyboardInterrupt, say) cannot take the others' results with it.
+        for module in args.modules:
+            junit = workdir / f"junit-{module}.xml"
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                f"--timeout={args.timeout}",
+                f"--junitxml={junit}",
+                "-o",
+                "filterwarnings=",
+                "--rootdir",
+                str(workdir),
+                str(tests / f"{module}.py"),
+            ]
+            if args.k:
+                command += ["-k", args.k]
+            code = subprocess.run(command, cwd=workdir, env=env, check=False).returncode
+            if code == 2:  # pytest's "interrupted": the tests after the stop did not run
+                interrupted.append(module)
+            if junit.exists():
+                more_counts, more_failures = summarize(junit)
+                counts.update(more_counts)
+                failures += more_failures
+            else:
+                interrupted.append(module)
         seconds = time.monotonic() - started
-        counts, failures = summarize(junit)
-    text = report(counts, failures, seconds)
+    text = report(counts, failures, seconds, interrupted)
     if not args.no_report:
         out = HERE / "reports" / time.strftime("%Y%m%dT%H%M%SZ.md", time.gmtime())
         out.parent.mkdir(exist_ok=True)

@@ -24,6 +24,8 @@ __all__ = [
     "TaskTimeout",
     "RemoteError",
     "CompositeError",
+    "AlreadyDisplayedError",
+    "TracebackLines",
     "EngineError",
     "TimeoutError",
     "NoEnginesRegistered",
@@ -98,6 +100,14 @@ class TaskAborted(KernelError):
     """Raised for a request that was aborted (``Client.abort``) before it ran."""
 
 
+class TracebackLines(list[str]):
+    """What ``render_traceback()`` returns: a list of lines, as in ipyparallel
+    (``"\\n".join(error.render_traceback())``), that prints as the text."""
+
+    def __str__(self) -> str:
+        return "\n".join(self)
+
+
 class RemoteError(KernelError):
     """An exception raised by user code on an engine.
 
@@ -136,15 +146,16 @@ class RemoteError(KernelError):
             where = f"[engine {self.engine_id}] "
         return f"{where}{self.ename}: {self.evalue}"
 
-    def render_traceback(self) -> str:
-        """The remote traceback with a header naming the engine."""
+    def render_traceback(self) -> TracebackLines:
+        """The remote traceback with a header naming the engine, as lines
+        (ipyparallel's type); ``str()`` or ``print()`` of it gives the text."""
         header = f"[engine {self.engine_id}]" if self.engine_id is not None else "[engine ?]"
         body = self.traceback.rstrip() or f"{self.ename}: {self.evalue}"
-        return f"{header} {body}"
+        return TracebackLines(f"{header} {body}".splitlines())
 
     def _render_traceback_(self) -> list[str]:
         # IPython shows this instead of the local traceback of the client.
-        return self.render_traceback().splitlines()
+        return list(self.render_traceback())
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         # IPython shows this when the error is a value (e.g. ``ar.exception()``).
@@ -155,7 +166,7 @@ class RemoteError(KernelError):
 
         return (
             f"<div><b style='color:#b00'>{html.escape(type(self).__name__)}</b>: {html.escape(str(self))}"
-            f"<pre>{html.escape(self.render_traceback())}</pre></div>"
+            f"<pre>{html.escape(str(self.render_traceback()))}</pre></div>"
         )
 
     def print_traceback(self) -> None:
@@ -188,8 +199,12 @@ class CompositeError(RemoteError):
     ``errors`` holds the individual exceptions (:class:`RemoteError`,
     :class:`EngineError`, ...), in the order of the requests; ``elist`` the
     same as ipyparallel's ``(ename, evalue, traceback, engine_info)`` tuples
-    (:class:`ErrorInfo`).
+    (:class:`ErrorInfo`). ``render_traceback()`` draws the first
+    :attr:`tb_limit` tracebacks and counts the rest.
     """
+
+    #: how many tracebacks ``render_traceback()`` draws (ipyparallel's 4)
+    tb_limit = 4
 
     def __init__(self, message: str, elist: list[BaseException]) -> None:
         TaskyardError.__init__(self, message, elist)
@@ -208,18 +223,54 @@ class CompositeError(RemoteError):
             lines.append(f"  {error}")
         return "\n".join(lines)
 
-    def render_traceback(self) -> str:
-        parts = [f"{self.message}:"]
-        for error in self.errors:
-            if isinstance(error, RemoteError):
-                parts.append(error.render_traceback())
-            else:
-                parts.append(f"{type(error).__name__}: {error}")
-        return "\n\n".join(parts)
+    def render_traceback(self, excid: int | None = None) -> TracebackLines:
+        """The tracebacks as lines: of error ``excid``, or of the first
+        :attr:`tb_limit` errors and a count of the others."""
+        if excid is not None:
+            if not -len(self.errors) <= excid < len(self.errors):
+                raise IndexError(f"an exception with index {excid} does not exist")
+            return _render_one(self.errors[excid])
+        lines = TracebackLines([f"{self.message}:"])
+        for error in self.errors[: self.tb_limit]:
+            lines += [*_render_one(error), ""]
+        if len(self.errors) > self.tb_limit:
+            lines.append(f"... {len(self.errors) - self.tb_limit} more exceptions ...")
+        return lines
 
     def raise_exception(self, index: int = 0) -> None:
         """Raise the ``index``-th error on its own."""
         raise self.errors[index]
+
+
+def _render_one(error: BaseException) -> TracebackLines:
+    if isinstance(error, RemoteError):
+        return error.render_traceback()
+    return TracebackLines([f"{type(error).__name__}: {error}"])
+
+
+class AlreadyDisplayedError(RemoteError):
+    """Raised by ``%%px`` after the engines' tracebacks were already streamed into
+    the cell: it wraps the original error (``original_error``, a CompositeError
+    or RemoteError) and renders only as ``"<n> errors"``, so nothing shows twice."""
+
+    def __init__(self, original_error: RemoteError) -> None:
+        super().__init__(
+            original_error.ename, original_error.evalue, original_error.traceback, dict(original_error.engine_info)
+        )
+        self.original_error = original_error
+        self.n = len(original_error.errors) if isinstance(original_error, CompositeError) else 1
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.original_error,))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}({self.n} errors)>"
+
+    def __str__(self) -> str:
+        return f"{self.n} errors"
+
+    def render_traceback(self) -> TracebackLines:
+        return TracebackLines([str(self)])
 
 
 class UnmetDependency(KernelError):

@@ -26,6 +26,7 @@ from taskyard.client.message_state import (  # noqa: F401 - re-exported: older i
     make_metadata,
     update_metadata,
 )
+from taskyard.client.outputs import bar_printer
 from taskyard.client.request_book import remote_error_for  # noqa: F401 - re-exported, as above
 from taskyard.client.result_output import ResultOutputMixin
 from taskyard.error import CompositeError, TaskyardError, TimeoutError
@@ -361,12 +362,12 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
 
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         total = len(self)
-        shown: dict[tuple[str, str], int] = {}
         with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
+            printer = bar_printer(bar)
             while not self.done():
                 bar.update(self.progress - bar.n)
                 if stream:
-                    self.print_new_output(shown, bar.write)
+                    self.print_new_output(printer)
                 if return_when == "FIRST_EXCEPTION" and any(s.error is not None for s in self._states):
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -375,7 +376,7 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
                 self.wait(interval if remaining is None else min(interval, remaining))
             bar.update(self.progress - bar.n)
             if stream:
-                self.print_new_output(shown, bar.write)
+                self.print_new_output(printer)
         return self.done()
 
     def _repr_html_(self) -> str:
@@ -388,7 +389,7 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         elif self.exception() is not None:
             error = self.exception()
             render = getattr(error, "render_traceback", None)
-            text = render() if render is not None else repr(error)
+            text = str(render()) if render is not None else repr(error)
             return (
                 f"<div><b>{html.escape(type(self).__name__)}({html.escape(self._fname)})</b>: "
                 f"<span style='color:#b00'>failed</span><pre>{html.escape(text)}</pre></div>"

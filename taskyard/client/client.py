@@ -33,9 +33,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
+
+if TYPE_CHECKING:
+    from taskyard.client.view import DirectView
 
 from taskyard.client import connect
 from taskyard.client.asyncresult import AsyncResult
@@ -174,11 +177,17 @@ class Client:
         if shell is not None and getattr(shell, "_taskyard_magics", None) is None:
             self.activate()
 
-    def activate(self, targets: Any = "all", suffix: str = "") -> Any:
-        """Register the ``%px`` magics (``%px{suffix}``, ...) for ``targets`` in IPython."""
+    def activate(self, targets: Any = "all", suffix: str = "") -> DirectView:
+        """Register the ``%px`` magics (``%px{suffix}``, ...) for ``targets`` in IPython.
+
+        Returns the (blocking) DirectView they run on, as ipyparallel's does:
+        ``rc.activate(0, "0").targets == 0``.
+        """
         from taskyard.client.magics import activate
 
-        return activate(self.direct_view(targets), suffix)
+        view: DirectView = self.direct_view(targets)
+        activate(view, suffix)
+        return view
 
     # -- watching the controller ------------------------------------------
 

@@ -47,7 +47,8 @@ class TaskyardBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
 
         client = Client(**self._client_kwargs)
         client.wait_for_engines(1)
-        return client.load_balanced_view()
+        view: View = client.load_balanced_view()
+        return view
 
     @property
     def view(self) -> View:

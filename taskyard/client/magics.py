@@ -24,10 +24,11 @@ import ast
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskyard.client.outputs import GROUPINGS, OutputPrinter, _print
-from taskyard.error import CompositeError, RemoteError
+from taskyard.client.outputs import GROUPINGS, OutputPrinter, bar_printer
+from taskyard.error import AlreadyDisplayedError, CompositeError, RemoteError
 
 if TYPE_CHECKING:
     from taskyard.client.view import DirectView
@@ -121,20 +122,26 @@ def _split_line(line: str) -> tuple[list[str], str]:
     return flags, rest
 
 
-def parse_targets(value: str) -> Any:
-    """``all``, ``3``, ``0,2``, ``[0, 2]`` or a slice like ``::2`` (of the engine ids)."""
+def parse_targets(value: str, ids: Sequence[int] | None = None) -> Any:
+    """``all``, ``3``, ``0,2``, ``[0, 2]`` or a slice like ``::2`` of the engine ids.
+
+    As in ipyparallel, a slice is taken of ``ids`` (the registered engines)
+    at once, a single id stays an int and a list stays a list.
+    """
     value = value.strip()
     if value in ("all", ""):
         return "all"
     try:
         if ":" in value:
             parts = [int(p) if p.strip() else None for p in value.strip("[]").split(":")]
-            return slice(*parts)
+            if ids is None:
+                return slice(*parts)
+            return list(ids)[slice(*parts)]
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError, TypeError):
         raise PxUsageError(f"%px: bad --targets {value!r}; use all, 0, 0,2, [0,2] or ::2") from None
     if isinstance(parsed, int):
-        return [parsed]
+        return parsed
     if isinstance(parsed, (list, tuple)) and all(isinstance(t, int) for t in parsed):
         return list(parsed)
     raise PxUsageError(f"%px: bad --targets {value!r}; use all, 0, 0,2, [0,2] or ::2")
@@ -174,7 +181,7 @@ class ParallelMagics:
         _no_signals(args.signal_on_interrupt)
         if not code.strip():
             return None
-        targets = parse_targets(args.targets) if args.targets else self.view.targets
+        targets = self._targets(args.targets) if args.targets else self.view.targets
         block = self.view.block if args.block is None else args.block
         if self.verbose if args.verbose is None else args.verbose:
             print(f"{'Parallel' if block else 'Async parallel'} execution on engine(s): {targets}")  # noqa: T201
@@ -191,16 +198,24 @@ class ParallelMagics:
         self._wait_and_show(ar, stream, args.groupby or "type", progress_after)
         return None
 
+    def line_px(self, line: str) -> Any:
+        """``%px code``: the line runs on the engines, with the engines' names in it
+        (``%px y = f"{x}"`` uses the engines' ``x``; IPython does not expand it here)."""
+        return self.px(line)
+
+    line_px._ipython_magic_no_var_expand = True  # type: ignore[attr-defined]
+
+    def cell_px(self, line: str, cell: str) -> Any:
+        """``%%px flags``: the cell runs on the engines; ``{name}`` in the flags is
+        expanded here, as IPython does for every magic's line (``-o {out_name}``)."""
+        return self.px(line, cell)
+
+    def _targets(self, text: str) -> Any:
+        return parse_targets(text, self.view.client.ids)
+
     def _wait_and_show(self, ar: Any, stream: bool, groupby: str, progress_after: float) -> None:
         bar: Any = None
-
-        def write(text: str, name: str) -> None:
-            if bar is not None:
-                bar.write(text, file=sys.stderr if name == "stderr" else sys.stdout)
-            else:
-                _print(text, name)
-
-        printer = OutputPrinter(write)
+        printer = OutputPrinter()
         started_at = time.monotonic()
         try:
             while not ar.done():
@@ -212,17 +227,18 @@ class ParallelMagics:
                     from tqdm.auto import tqdm
 
                     bar = tqdm(total=len(ar), desc=f"%px{self.suffix}", unit="tasks", leave=False)
+                    printer.write = bar_printer(bar).write
                 if bar is not None:
                     bar.update(ar.progress - bar.n)
         finally:
             if bar is not None:
                 bar.close()
-                bar = None
+                printer.write = OutputPrinter().write
         if stream:
             printer.show_new(_metadata(ar), results=True)
         else:
             printer.show_all(_metadata(ar), groupby)
-        _raise_errors(ar)
+        _raise_errors(ar, shown=stream)
 
     # -- %pxresult, %pxconfig ---------------------------------------------
 
@@ -236,7 +252,7 @@ class ParallelMagics:
         ar = self.last_result
         ar.wait()
         OutputPrinter().show_all(_metadata(ar), args.groupby or "type")
-        _raise_errors(ar)
+        _raise_errors(ar, shown=False)
 
     pxresult = result
 
@@ -244,7 +260,7 @@ class ParallelMagics:
         args = _parser(f"pxconfig{self.suffix}", True, False).parse_args(shlex.split(line))
         _no_signals(args.signal_on_interrupt)
         if args.targets:
-            self.view.targets = parse_targets(args.targets)
+            self.view.targets = self._targets(args.targets)
         if args.block is not None:
             self.view.block = args.block
         if args.verbose is not None:
@@ -265,7 +281,9 @@ class ParallelMagics:
             def run_cell(raw_cell: str, *args: Any, **kwargs: Any) -> Any:
                 if raw_cell.strip().startswith(("%autopx", f"%autopx{magics.suffix}")):
                     return original(raw_cell, *args, **kwargs)
-                return original(f"%%px{magics.suffix}\n{raw_cell}", *args, **kwargs)
+                # not streamed, as ipyparallel's %autopx: the outputs show when the
+                # cell is done, an error as the cell's traceback
+                return original(f"%%px{magics.suffix} --no-stream\n{raw_cell}", *args, **kwargs)
 
             self._autopx_original = original
             shell.run_cell = run_cell
@@ -292,24 +310,24 @@ def _metadata(ar: Any) -> list[Any]:
     return md if isinstance(md, list) else [md]
 
 
-def _raise_errors(ar: Any) -> None:
+def _raise_errors(ar: Any, shown: bool) -> None:
+    """Raise the engines' error, if any, as ipyparallel's magics do.
+
+    If the output was streamed (``shown``), each engine's traceback is printed
+    to stderr and an :class:`~taskyard.error.AlreadyDisplayedError` raised,
+    which IPython renders as one short line; otherwise the error itself is
+    raised and IPython renders its tracebacks (the first
+    ``CompositeError.tb_limit`` of them).
+    """
     try:
         ar.get()
-    except CompositeError as error:
-        for sub in error.errors:
-            text = sub.render_traceback() if isinstance(sub, RemoteError) else f"{type(sub).__name__}: {sub}"
-            print(text, file=sys.stderr)  # noqa: T201 - magics print into the cell
-        raise PxError(f"{len(error.errors)} engine(s) raised") from None
     except RemoteError as error:
-        print(error.render_traceback(), file=sys.stderr)  # noqa: T201
-        raise PxError("the engine raised") from None
-
-
-class PxError(Exception):
-    """Raised after the remote tracebacks were printed, so IPython adds no local one."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self}"]
+        if not shown:
+            raise
+        for sub in error.errors if isinstance(error, CompositeError) else [error]:
+            text = str(sub.render_traceback()) if isinstance(sub, RemoteError) else f"{type(sub).__name__}: {sub}"
+            print(text, file=sys.stderr)  # noqa: T201 - magics print into the cell
+        raise AlreadyDisplayedError(error) from None
 
 
 def activate(view: DirectView, suffix: str = "") -> ParallelMagics | None:
@@ -326,7 +344,8 @@ def activate(view: DirectView, suffix: str = "") -> ParallelMagics | None:
         return None
     view.block = True
     magics = ParallelMagics(view, suffix)
-    shell.register_magic_function(magics.px, "line_cell", f"px{suffix}")
+    shell.register_magic_function(magics.line_px, "line", f"px{suffix}")
+    shell.register_magic_function(magics.cell_px, "cell", f"px{suffix}")
     shell.register_magic_function(magics.result, "line", f"pxresult{suffix}")
     if not suffix:
         shell.register_magic_function(magics.result, "line", "result")

@@ -11,8 +11,9 @@ counter of what was shown stays valid across the swap.
 
 :class:`OutputPrinter` shows them in a notebook cell or a terminal: as they
 arrive (``show_new``) or all at once grouped by type, engine or order
-(``show_all``), each labelled with its engine id as ipyparallel does:
-``[stdout:0]``, ``[output:1]`` then the figure, ``Out[0:3]: 42``.
+(``show_all``), each labelled with its engine id as ipyparallel 9 does: a
+``[stdout:0]`` line when the engine changes and then the text as printed,
+``[output:1]`` then the figure, ``Out[0:3]: 42``.
 """
 
 from __future__ import annotations
@@ -59,17 +60,26 @@ def _ipython() -> Any:
 class OutputPrinter:
     """Shows requests' output, remembering what it has shown.
 
+    Streams are shown as ipyparallel 9 shows them: a label line
+    (``[stdout:0]``) whenever the engine changes, then the text as the engine
+    wrote it, so a run of prints from one engine reads as it would locally.
+
     Parameters
     ----------
     write : callable, optional
-        ``write(text, name)`` prints one labelled piece of a stream; the default
-        prints to ``sys.stdout``/``sys.stderr`` (a progress bar passes its own).
+        ``write(text, name)`` prints ``text`` exactly (it carries its own
+        newlines) to the stream ``name``; the default prints to
+        ``sys.stdout``/``sys.stderr`` (a progress bar passes its own).
     """
 
     def __init__(self, write: Callable[[str, str], None] | None = None) -> None:
         self.write = write or _print
         #: per (msg_id, kind): characters of a stream, or outputs, shown so far
         self.shown: dict[tuple[str, str], int] = {}
+        #: per stream: the label last printed (None: something else came after it)
+        self._last_label: dict[str, str | None] = {}
+        #: per stream: whether the last text ended a line
+        self._line_ended: dict[str, bool] = {}
 
     # -- as it arrives ------------------------------------------------------
 
@@ -94,8 +104,8 @@ class OutputPrinter:
         ``type``: all stdout, then all stderr, then the rich outputs, then the
         results; ``engine``: everything of one engine before the next; ``order``:
         like ``type``, but the i-th rich output of every engine together (the
-        first figure of each, then the second...). ``result_only``: only the
-        results (``execute_result``).
+        first figure of each, then the second...), each under its label.
+        ``result_only``: only the results (``execute_result``).
         """
         if groupby not in GROUPINGS:
             raise ValueError(f"groupby must be one of {', '.join(GROUPINGS)}, not {groupby!r}")
@@ -119,7 +129,7 @@ class OutputPrinter:
             rounds = max((len(md.get("outputs") or []) for md in metadata), default=0)
             for index in range(rounds):
                 for md in metadata:
-                    self._show_outputs(md, upto=index + 1)
+                    self._show_outputs(md, upto=index + 1, label_each=True)
         for md in metadata:
             self._show_result(md)
 
@@ -129,9 +139,7 @@ class OutputPrinter:
         its rich outputs and its result."""
         if not result_only:
             for name in ("stdout", "stderr"):
-                text = md.get(name) or ""
-                if text:
-                    self.write(text.rstrip("\n"), name)
+                self._piece(name, "", md.get(name) or "")
         if _ipython() is None:
             return  # rich outputs need a display
         if not result_only:
@@ -154,9 +162,33 @@ class OutputPrinter:
         if len(text) <= start:
             return
         self.shown[key] = len(text)
-        self.write(f"[{name}:{md.get('engine_id')}] {text[start:].rstrip(chr(10))}", name)
+        self._piece(name, f"[{name}:{md.get('engine_id')}]", text[start:])
 
-    def _show_outputs(self, md: Mapping[str, Any], upto: int | None = None) -> None:
+    def _piece(self, name: str, label: str, text: str) -> None:
+        """``text`` of stream ``name``, under ``label`` unless that was the last label shown."""
+        if not text:
+            return
+        if label and self._last_label.get(name) == label:
+            label = ""  # the same engine goes on
+        elif label:
+            self._last_label[name] = label
+        before = "\n" if label and not self._line_ended.get(name, True) else ""
+        self._line_ended[name] = text.endswith("\n")
+        self.write(f"{before}{label}\n{text}" if label else text, name)
+
+    def _line(self, text: str, name: str = "stdout") -> None:
+        """A line of its own (a label, a prompt), after which a stream needs its label again."""
+        self._end_line(name)
+        self._line_ended[name] = True
+        self.write(f"{text}\n", name)
+
+    def _end_line(self, name: str = "stdout") -> None:
+        if not self._line_ended.get(name, True):
+            self.write("\n", name)
+            self._line_ended[name] = True
+        self._last_label[name] = None
+
+    def _show_outputs(self, md: Mapping[str, Any], upto: int | None = None, label_each: bool = False) -> None:
         outputs = md.get("outputs") or []
         key = (str(md.get("msg_id")), "outputs")
         start = self.shown.get(key, 0)
@@ -165,7 +197,7 @@ class OutputPrinter:
             return
         self.shown[key] = end
         engine_id = md.get("engine_id")
-        if start == 0:
+        if start == 0 or label_each:
             self._label(f"[output:{engine_id}]")
         for output in outputs[start:end]:
             self._display(output.get("data") or {}, {**(output.get("metadata") or {}), "engine": engine_id})
@@ -180,27 +212,36 @@ class OutputPrinter:
         count = result.get("execution_count")
         prompt = f"Out[{md.get('engine_id')}:{count}]:" if count is not None else f"Out[{md.get('engine_id')}]:"
         text = str(data.get("text/plain", ""))
-        if set(data) <= {"text/plain"}:
-            sep = "\n" if "\n" in text else " "
-            self.write(f"{prompt}{sep}{text}", "stdout")
+        sep = "\n" if "\n" in text else " "
+        if _ipython() is None or set(data) <= {"text/plain"}:
+            self._line(f"{prompt}{sep}{text}")
             return
-        self._label(prompt)
+        # One display, as ipyparallel's: a notebook shows the richest form, a
+        # terminal the text, which carries the prompt.
+        data["text/plain"] = f"{prompt}{sep}{text}"
         self._display(data, {**(result.get("metadata") or {}), "engine": md.get("engine_id")})
 
     def _label(self, text: str) -> None:
         shell = _ipython()
         if shell is None:
-            self.write(text, "stdout")
+            self._line(text)
         else:
+            self._end_line()
             shell.display_pub.publish(data={"text/plain": text}, metadata={})
 
     def _display(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         shell = _ipython()
         if shell is None:
-            self.write(str(data.get("text/plain", f"<{', '.join(data)}>")), "stdout")
+            self._line(str(data.get("text/plain", f"<{', '.join(data)}>")))
         else:
+            self._end_line()
             shell.display_pub.publish(data=data, metadata=metadata)
 
 
 def _print(text: str, name: str) -> None:
-    print(text, file=sys.stderr if name == "stderr" else sys.stdout)  # noqa: T201 - shown in the user's cell
+    print(text, end="", file=sys.stderr if name == "stderr" else sys.stdout)  # noqa: T201 - shown in the user's cell
+
+
+def bar_printer(bar: Any) -> OutputPrinter:
+    """An OutputPrinter that writes above a tqdm progress bar ``bar``."""
+    return OutputPrinter(lambda text, name: bar.write(text, file=sys.stderr if name == "stderr" else sys.stdout, end=""))

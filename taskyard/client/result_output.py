@@ -77,14 +77,12 @@ class ResultOutputMixin:
 
     # -- output -----------------------------------------------------------
 
-    def print_new_output(self, shown: dict[tuple[str, str], int], write: Callable[[str], None] | None = None) -> None:
-        """Print the engines' stdout/stderr that arrived since the last call.
+    def print_new_output(self, printer: OutputPrinter) -> None:
+        """Print the engines' stdout/stderr that arrived since ``printer`` last did.
 
-        ``shown`` remembers how much of each request's output was printed; pass
-        the same dict on every call. Lines are prefixed ``[stdout:<engine>]``.
+        ``printer`` remembers what it showed; pass the same one on every call.
+        Each engine's text comes under a ``[stdout:<engine>]`` line.
         """
-        printer = OutputPrinter(None if write is None else lambda text, _name: write(text))
-        printer.shown = shown
         printer.show_new(self._metadata_list(), rich=False)
 
     @contextlib.contextmanager
@@ -99,14 +97,14 @@ class ResultOutputMixin:
         >>> with ar.stream_output():   # doctest: +SKIP
         ...     ar.wait()
         """
-        shown: dict[tuple[str, str], int] = {}
+        printer = OutputPrinter()
         stop = threading.Event()
 
         def pump() -> None:
             while not stop.wait(STREAM_INTERVAL):
-                self.print_new_output(shown)
+                self.print_new_output(printer)
 
-        self.print_new_output(shown)
+        self.print_new_output(printer)
         thread = threading.Thread(target=pump, name="taskyard-stream-output", daemon=True)
         thread.start()
         try:
@@ -114,7 +112,7 @@ class ResultOutputMixin:
         finally:
             stop.set()
             thread.join()
-            self.print_new_output(shown)
+            self.print_new_output(printer)
 
     def display_outputs(self, groupby: str = "type", result_only: bool = False) -> None:
         """Show the engines' captured output again, labelled by engine.

@@ -266,6 +266,25 @@ class View:
     def wait(self, jobs: Any = None, timeout: float = -1) -> bool:
         return self.client.wait(jobs, timeout)
 
+    def get_result(
+        self, indices_or_msg_ids: Any = None, block: bool | None = None, owner: bool = False, timeout: float = 10.0
+    ) -> AsyncResult:
+        """:meth:`Client.get_result`, with integers indexing *this view's* :attr:`history`
+        (``-1``, the default, is the last request this view sent), as in ipyparallel."""
+        if indices_or_msg_ids is None:
+            indices_or_msg_ids = -1
+        if isinstance(indices_or_msg_ids, int):
+            indices_or_msg_ids = self._history_at(indices_or_msg_ids)
+        elif isinstance(indices_or_msg_ids, (list, tuple)):
+            indices_or_msg_ids = [self._history_at(i) if isinstance(i, int) else i for i in indices_or_msg_ids]
+        return self.client.get_result(indices_or_msg_ids, block=block, timeout=timeout, owner=owner)
+
+    def _history_at(self, index: int) -> str:
+        try:
+            return self.history[index]
+        except IndexError:
+            raise IndexError(f"this view has sent {len(self.history)} request(s): no index {index}") from None
+
     def abort(self, jobs: Any = None, targets: Any = None, block: bool | None = None) -> Any:
         return self.client.abort(
             jobs, targets=targets if targets is not None else self._abort_targets(), block=bool(block)

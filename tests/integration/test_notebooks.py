@@ -89,6 +89,6 @@ def test_px_in_a_notebook_shows_figures_and_shell_output_per_engine(make_cluster
     assert sorted(o["metadata"]["engine"] for o in pngs) == [0, 1]  # type: ignore[index]
     assert "[output:0]" in _texts(plot) and "[output:1]" in _texts(plot)
     shell_out = _texts(outputs[3])
-    assert "[stdout:0] hi" in shell_out and "[stdout:1] hi" in shell_out
+    assert "[stdout:0]\nhi" in shell_out and "[stdout:1]\nhi" in shell_out
     html = [o for o in outputs[4] if "text/html" in o.get("data", {})]  # type: ignore[operator]
     assert [o["data"]["text/html"] for o in html] == ["<b>rich</b>", "<b>rich</b>"]  # type: ignore[index]

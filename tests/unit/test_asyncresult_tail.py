@@ -101,9 +101,9 @@ def test_display_outputs_groups_by_type_or_engine(capsys: pytest.CaptureFixture[
     ar = AsyncResult(None, [done("m-1", stdout="a1\n", stderr="e1\n"), done("m-2", stdout="a2\n")])
     ar.display_outputs()
     out, err = capsys.readouterr()
-    assert out == "[stdout:1] a1\n[stdout:2] a2\n" and err == "[stderr:1] e1\n"
+    assert out == "[stdout:1]\na1\n[stdout:2]\na2\n" and err == "[stderr:1]\ne1\n"
     ar.display_outputs(groupby="engine")
-    assert capsys.readouterr().out == "[stdout:1] a1\n[stdout:2] a2\n"
+    assert capsys.readouterr().out == "[stdout:1]\na1\n[stdout:2]\na2\n"
     ar.display_outputs(groupby="order", result_only=True)
     assert capsys.readouterr() == ("", "")
     with pytest.raises(ValueError, match="groupby"):
@@ -133,7 +133,7 @@ def test_stream_output_prints_what_arrives_while_inside(capsys: pytest.CaptureFi
     ar = AsyncResult(None, [state], is_scalar=True)
     with ar.stream_output():
         state.metadata["stdout"] += "second\n"
-    assert capsys.readouterr().out == "[stdout:0] first\n[stdout:0] second\n"
+    assert capsys.readouterr().out == "[stdout:0]\nfirst\nsecond\n"  # one engine: labelled once
 
 
 def test_sent_and_wait_for_send_follow_the_tracker() -> None:

@@ -24,7 +24,11 @@ from taskyard.error import (
     error_from_content,
 )
 
-CLASSES = [getattr(error, name) for name in error.__all__ if inspect.isclass(getattr(error, name))]
+CLASSES = [
+    getattr(error, name)
+    for name in error.__all__
+    if inspect.isclass(getattr(error, name)) and issubclass(getattr(error, name), BaseException)
+]
 INFO = {"engine_id": 3, "engine_uuid": "u-3", "method": "apply"}
 
 
@@ -33,6 +37,8 @@ def sample(cls: type[BaseException]) -> BaseException:
         return CompositeError(
             "one or more exceptions", [RemoteError("ValueError", "bad", "tb", INFO), EngineError("dead")]
         )
+    if cls is error.AlreadyDisplayedError:
+        return cls(sample(CompositeError))  # type: ignore[arg-type]
     if issubclass(cls, RemoteError):
         return cls("ZeroDivisionError", "division by zero", "Traceback...\nZeroDivisionError", INFO)
     return cls(f"a {cls.__name__} happened")
@@ -110,8 +116,11 @@ def test_composite_error_shows_every_error_and_raises_one() -> None:
     assert isinstance(composite, CompositeError)
     text = str(composite)
     assert "2 errors" in text and "[engine 3] ValueError: bad" in text and "dead" in text
-    rendered = composite.render_traceback()
+    rendered = str(composite.render_traceback())
     assert "[engine 3]" in rendered and "EngineError: dead" in rendered
+    assert composite.render_traceback(1) == ["EngineError: dead"]
+    with pytest.raises(IndexError, match="index 2"):
+        composite.render_traceback(2)
     with pytest.raises(EngineError):
         composite.raise_exception(1)
     with pytest.raises(RemoteError, match="bad"):
@@ -125,11 +134,12 @@ def test_remote_error_str_and_traceback_name_the_engine() -> None:
         "ZeroDivisionError", "division by zero", "Traceback ...\nZeroDivisionError: division by zero", INFO
     )
     assert str(remote) == "[engine 3] ZeroDivisionError: division by zero"
-    assert remote.render_traceback().startswith("[engine 3] Traceback ...")
-    assert remote._render_traceback_() == remote.render_traceback().splitlines()
+    assert remote.render_traceback()[0] == "[engine 3] Traceback ..."  # lines, as ipyparallel's
+    assert str(remote.render_traceback()) == "[engine 3] Traceback ...\nZeroDivisionError: division by zero"
+    assert remote._render_traceback_() == remote.render_traceback()
     anonymous = RemoteError("ValueError", "x")
     assert str(anonymous) == "ValueError: x"
-    assert anonymous.render_traceback() == "[engine ?] ValueError: x"
+    assert anonymous.render_traceback() == ["[engine ?] ValueError: x"]
     assert "[engine 0]" in str(RemoteError("E", "v", engine_info={"engine_id": 0}))
 
 
@@ -326,3 +336,26 @@ def test_task_errors_are_also_remote_errors_as_ipyparallel_delivers_them(name: s
     # user code raising a class of the same name stays a plain RemoteError
     user = error_from_content({"ename": name, "evalue": "mine", "origin": "user"})
     assert type(user) is RemoteError
+
+
+def test_composite_traceback_draws_tb_limit_errors_and_counts_the_rest() -> None:
+    errors = [RemoteError("RuntimeError", f"oops {i}", f"Traceback\nRuntimeError: oops {i}", {"engine_id": i}) for i in range(6)]
+    lines = CompositeError("one or more exceptions", errors).render_traceback()
+    text = "\n".join(lines)  # ipyparallel's idiom
+    assert text.count("RuntimeError:") == CompositeError.tb_limit == 4
+    assert lines[-1] == "... 2 more exceptions ..."
+    assert str(lines) == text
+
+
+def test_already_displayed_error_renders_short_and_pickles() -> None:
+    import pickle
+
+    from taskyard.error import AlreadyDisplayedError
+
+    composite = CompositeError("one or more exceptions", [RemoteError("E", str(i)) for i in range(3)])
+    shown = AlreadyDisplayedError(composite)
+    assert isinstance(shown, RemoteError) and shown.original_error is composite
+    assert shown.render_traceback() == ["3 errors"] and str(shown) == "3 errors"
+    assert AlreadyDisplayedError(RemoteError("E", "v")).n == 1
+    copy = pickle.loads(pickle.dumps(shown))
+    assert copy.n == 3 and copy.original_error.errors[2].evalue == "2"

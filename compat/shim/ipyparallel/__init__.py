@@ -8,7 +8,6 @@ test that needs it fails and the report shows it.
 
 import taskyard as _ty
 from taskyard import *  # noqa: F403
-
 from taskyard import error  # noqa: F401
 
 for _name in dir(_ty):

@@ -1,7 +1,7 @@
 """``ipyparallel.error`` is ``taskyard.error``."""
 
-from taskyard.error import *  # noqa: F403
 import taskyard.error as _error
+from taskyard.error import *  # noqa: F403
 
 for _name in dir(_error):
     if not _name.startswith("__"):

@@ -1,7 +1,7 @@
 """``ipyparallel.client.client`` is ``taskyard.client.client``."""
 
-from taskyard.client.client import *  # noqa: F403
 import taskyard.client.client as _client
+from taskyard.client.client import *  # noqa: F403
 
 for _name in dir(_client):
     if not _name.startswith("__"):

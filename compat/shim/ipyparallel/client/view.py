@@ -1,7 +1,7 @@
 """``ipyparallel.client.view`` is ``taskyard.client.view``."""
 
-from taskyard.client.view import *  # noqa: F403
 import taskyard.client.view as _view
+from taskyard.client.view import *  # noqa: F403
 
 for _name in dir(_view):
     if not _name.startswith("__"):
