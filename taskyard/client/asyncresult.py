@@ -26,7 +26,7 @@ from taskyard.client.message_state import (  # noqa: F401 - re-exported: older i
     make_metadata,
     update_metadata,
 )
-from taskyard.client.outputs import bar_printer
+from taskyard.client.outputs import bar_printer, progress_bar
 from taskyard.client.request_book import remote_error_for  # noqa: F401 - re-exported, as above
 from taskyard.client.result_output import ResultOutputMixin
 from taskyard.error import CompositeError, TaskyardError, TimeoutError
@@ -358,11 +358,9 @@ class AsyncResult(ResultOutputMixin, concurrent.futures.Future):  # type: ignore
         bool
             Whether everything finished.
         """
-        from tqdm.auto import tqdm
-
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         total = len(self)
-        with tqdm(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
+        with progress_bar(total=total, desc=self._fname, unit="tasks", leave=True) as bar:
             printer = bar_printer(bar)
             while not self.done():
                 bar.update(self.progress - bar.n)

@@ -822,9 +822,10 @@ def _progress_bar(total: int, unit: str, interactive: bool | None) -> Any:
     if interactive is False:
         return None
     try:
-        if interactive is None and not (sys.stderr.isatty() or "ipykernel" in sys.modules):
+        if interactive is None and not (sys.stdout.isatty() or "ipykernel" in sys.modules):
             return None
-        from tqdm.auto import tqdm
+        from taskyard.client.outputs import progress_bar
+
+        return progress_bar(total=total, unit=unit, leave=False)
     except ImportError:
         return None
-    return tqdm(total=total, unit=unit, leave=False)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskyard.client.outputs import GROUPINGS, OutputPrinter, bar_printer
+from taskyard.client.outputs import GROUPINGS, OutputPrinter, bar_printer, progress_bar
 from taskyard.error import AlreadyDisplayedError, CompositeError, RemoteError
 
 if TYPE_CHECKING:
@@ -224,9 +224,7 @@ class ParallelMagics:
                     printer.show_new(_metadata(ar))
                 waited = time.monotonic() - started_at
                 if bar is None and 0 <= progress_after <= waited and not ar.done():
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=len(ar), desc=f"%px{self.suffix}", unit="tasks", leave=False)
+                    bar = progress_bar(total=len(ar), desc=f"%px{self.suffix}", unit="tasks", leave=False)
                     printer.write = bar_printer(bar).write
                 if bar is not None:
                     bar.update(ar.progress - bar.n)

@@ -245,3 +245,22 @@ def _print(text: str, name: str) -> None:
 def bar_printer(bar: Any) -> OutputPrinter:
     """An OutputPrinter that writes above a tqdm progress bar ``bar``."""
     return OutputPrinter(lambda text, name: bar.write(text, file=sys.stderr if name == "stderr" else sys.stdout, end=""))
+
+
+def progress_bar(**kwargs: Any) -> Any:
+    """A tqdm progress bar, as ipyparallel's: a widget in a notebook kernel that has
+    ipywidgets, otherwise text on ``sys.stdout`` (not stderr, which a notebook
+    shows as an error)."""
+    shell = _ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        try:
+            import ipywidgets  # noqa: F401 - the widget bar needs it
+            from tqdm.notebook import tqdm as notebook_bar
+        except ImportError:
+            pass
+        else:
+            return notebook_bar(**kwargs)
+    from tqdm import tqdm
+
+    kwargs.setdefault("file", sys.stdout)
+    return tqdm(**kwargs)

@@ -177,8 +177,7 @@ def test_wait_interactive_shows_progress_and_html(rc: ty.Client, capsys: pytest.
     assert "pending" in ar._repr_html_()
     assert ar.wait_interactive(interval=0.05, timeout=10)
     assert ar.progress == 2
-    err = capsys.readouterr().err
-    assert "2/2" in err
+    assert "2/2" in capsys.readouterr().out  # the bar is on stdout, as ipyparallel's
     assert "finished" in ar._repr_html_()
     failed = rc[0].apply_async(lambda: 1 / 0)
     failed.wait(10)

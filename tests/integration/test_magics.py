@@ -133,10 +133,10 @@ def test_verbose_progress_and_local(shell, rc: ty.Client, capsys: pytest.Capture
     shell.run_cell_magic("px", "--verbose --progress-after 0 --local", "import time\ntime.sleep(pause)\nhere = 1")
     captured = capsys.readouterr()
     assert "Parallel execution on engine(s): all" in captured.out
-    assert "%px" in captured.err  # the progress bar
+    assert "%px:" in captured.out and "%px:" not in captured.err  # the progress bar, on stdout as in ipyparallel
     assert shell.user_ns["here"] == 1 and rc[:]["here"] == [1, 1]
     shell.run_cell_magic("px", "--progress-after -1", "time.sleep(0.3)")
-    assert "%px" not in capsys.readouterr().err
+    assert "%px:" not in capsys.readouterr().out
 
 
 def test_pxconfig_sets_the_defaults(shell, rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
