@@ -35,18 +35,41 @@ def interactive(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @interactive
 def _push(ns: dict[str, Any]) -> None:
-    globals().update(ns)
+    """Assign each name of ``ns`` in the engine's namespace. A name may be any
+    assignment target (``"a.b"``, ``"d['k']"``), as in ipyparallel; a function
+    defined interactively (in ``__main__``) gets the engine's namespace as its
+    globals, so it sees the engine's names when called there."""
+    import types
+
+    g = globals()
+    for name, value in ns.items():
+        if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+            bound = types.FunctionType(value.__code__, g, value.__name__, value.__defaults__, value.__closure__)
+            bound.__kwdefaults__ = value.__kwdefaults__
+            bound.__dict__.update(value.__dict__)
+            value = bound
+        if name.isidentifier():
+            g[name] = value
+            continue
+        slot = "_taskyard_push_value"
+        g[slot] = value
+        try:
+            exec(f"{name} = {slot}", g)  # noqa: S102 - the user's own target, on the user's engine
+        finally:
+            g.pop(slot, None)
 
 
 @interactive
 def _pull(keys: Any) -> Any:
+    """The values of names (or expressions, ``"a.b"``) in the engine's namespace."""
     g = globals()
 
     def one(key: str) -> Any:
-        try:
+        if key in g:
             return g[key]
-        except KeyError:
-            raise NameError(f"name {key!r} is not defined") from None
+        if key.isidentifier():
+            raise NameError(f"name {key!r} is not defined")
+        return eval(key, g)  # noqa: S307 - the user's own expression, on the user's engine
 
     if isinstance(keys, (list, tuple)):
         return [one(k) for k in keys]
@@ -214,15 +237,15 @@ class View:
     ) -> Any:
         raise NotImplementedError
 
-    def apply(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def apply(self, f: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call ``f(*args, **kwargs)`` remotely; blocks if the view's ``block`` flag is set."""
         return self._really_apply(f, args, kwargs)
 
-    def apply_async(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncResult:
+    def apply_async(self, f: Callable[..., Any], /, *args: Any, **kwargs: Any) -> AsyncResult:
         """Call ``f(*args, **kwargs)`` remotely; returns an AsyncResult at once."""
         return self._really_apply(f, args, kwargs, block=False)  # type: ignore[no-any-return]
 
-    def apply_sync(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def apply_sync(self, f: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call ``f(*args, **kwargs)`` remotely and return its result."""
         return self._really_apply(f, args, kwargs, block=True)
 
@@ -340,10 +363,11 @@ class DirectView(View):
         targets: Any = None,
         **flags: Any,
     ) -> Any:
+        track = flags.pop("track", None)
         if flags:
             raise TypeError(f"unexpected flags for a DirectView: {', '.join(flags)}")
         engine_ids, is_scalar = self._targets(targets)
-        track = self.track
+        track = self.track if track is None else track
         states = [self.client.send_apply(f, args, kwargs, engine_id=engine_id, track=track) for engine_id in engine_ids]
         ar = AsyncResult(self.client, states, getattr(f, "__name__", "f"), engine_ids, is_scalar)
         return self._finish(ar, block)
@@ -400,6 +424,11 @@ class DirectView(View):
             "defined classes work); dill is not supported: drop the use_dill() call"
         )
 
+    @property
+    def importer(self) -> _SyncImports:
+        """``with dv.importer: import numpy``: :meth:`sync_imports` as a property, as in ipyparallel."""
+        return self.sync_imports(True)
+
     def sync_imports(self, local: bool = True, quiet: bool = False) -> _SyncImports:
         """A context manager: each ``import`` in its block runs here and on every engine.
 
@@ -414,11 +443,17 @@ class DirectView(View):
         return _SyncImports(self, local, quiet)
 
     def execute(self, code: str, silent: bool = True, targets: Any = None, block: bool | None = None) -> Any:
-        """Run a string of code in each engine's namespace."""
+        """Run a string of code in each engine's namespace.
+
+        Returns the AsyncResult, blocking or not, as ipyparallel's does; with
+        ``block`` it has finished (``ar.stdout``, ``ar.execute_result``, ...) and
+        an engine's error is raised. ``ar.get()`` gives the ExecuteReplies.
+        """
         engine_ids, is_scalar = self._targets(targets)
         states = [self.client.send_execute(code, engine_id, silent) for engine_id in engine_ids]
         ar = AsyncResult(self.client, states, "execute", engine_ids, is_scalar)
-        return self._finish(ar, block)
+        self._finish(ar, block)
+        return ar
 
     def run(self, filename: str, targets: Any = None, block: bool | None = None) -> Any:
         """Run a local Python file's code on each engine."""
@@ -426,11 +461,18 @@ class DirectView(View):
             code = f.read()
         return self.execute(code, targets=targets, block=block)
 
-    def push(self, ns: dict[str, Any], targets: Any = None, block: bool | None = None) -> Any:
-        """Copy the names and values of ``ns`` into each engine's namespace."""
+    def push(self, ns: dict[str, Any], targets: Any = None, block: bool | None = None, track: bool | None = None) -> Any:
+        """Copy the names and values of ``ns`` into each engine's namespace.
+
+        ``track=True``: the AsyncResult's ``sent`` / ``wait_for_send()`` follow
+        zmq's sending of the values' buffers (ipyparallel's MessageTracker).
+        """
         if not isinstance(ns, dict):
             raise TypeError(f"push needs a dict, not {type(ns).__name__}")
-        return self._really_apply(_push, (ns,), {}, block=block, targets=targets)
+        bad = [key for key in ns if not isinstance(key, str)]
+        if bad:
+            raise TypeError(f"push needs names (str) as keys, not {bad[0]!r}")
+        return self._really_apply(_push, (ns,), {}, block=block, targets=targets, track=track)
 
     def pull(self, names: str | Sequence[str], targets: Any = None, block: bool | None = None) -> Any:
         """Fetch ``names`` from each engine's namespace."""
@@ -499,12 +541,22 @@ class _GatherResult(AsyncResult):
         super().__init__(*args)
 
     def _collect(self) -> Any:
-        parts = [list(v) if isinstance(v, (list, tuple)) else [v] for v in (s.value for s in self._states)]
+        values = [s.value for s in self._states]
+        arrays = bool(values) and all(type(v).__module__ == "numpy" and hasattr(v, "ndim") for v in values)
+        if arrays and not self._round_robin:
+            import numpy
+
+            return numpy.concatenate(values)  # scattered arrays come back as one array, as in ipyparallel
+        parts = [list(v) if isinstance(v, (list, tuple)) or arrays else [v] for v in values]
         if not self._round_robin:
             return [item for part in parts for item in part]
         out: list[Any] = []
         for i in range(max((len(p) for p in parts), default=0)):
             out.extend(p[i] for p in parts if i < len(p))
+        if arrays:
+            import numpy
+
+            return numpy.array(out)
         return out
 
 

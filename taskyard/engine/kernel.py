@@ -32,7 +32,7 @@ from taskyard.dependency import _Required, dependent
 from taskyard.engine.output import REPLY_BUDGET, OutputCapture, fit
 from taskyard.error import ProtocolError, UnmetDependency
 from taskyard.protocol.catalog import error_content
-from taskyard.protocol.reference import Reference
+from taskyard.protocol.reference import Reference, resolve_references
 from taskyard.protocol.serialize import serialize_object, unpack_apply
 
 if TYPE_CHECKING:
@@ -129,9 +129,9 @@ class Kernel:
             if isinstance(cause, BaseException):
                 raise cause from None
             raise
-        f = self._bind_to_namespace(f)
-        args = tuple(a.resolve(self.user_ns) if isinstance(a, Reference) else a for a in args)
-        kwargs = {k: v.resolve(self.user_ns) if isinstance(v, Reference) else v for k, v in kwargs.items()}
+        f = f.resolve(self.user_ns) if isinstance(f, Reference) else self._bind_to_namespace(f)
+        args = tuple(resolve_references(a, self.user_ns) for a in args)
+        kwargs = {k: resolve_references(v, self.user_ns) for k, v in kwargs.items()}
         result = f(*args, **kwargs)
         return {"status": "ok"}, serialize_object(result)
 

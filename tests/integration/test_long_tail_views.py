@@ -312,6 +312,86 @@ def test_sync_imports_imports_here_and_on_the_engines(rc: ty.Client, capsys: pyt
     assert builtins.__import__ is real_import  # the hook is gone after an error too
 
 
+def test_importer_is_sync_imports_as_a_property(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    dv = rc[:]
+    with dv.importer:
+        import keyword  # noqa: F401
+    assert "importing keyword on engine(s)" in capsys.readouterr().out
+    assert dv.apply_sync(ty.interactive(lambda: keyword.iskeyword("for"))) == [True, True]  # noqa: F821
+
+
+# -- the engine's namespace -----------------------------------------------
+
+
+def test_references_resolve_inside_containers_as_expressions_and_as_the_function(rc: ty.Client) -> None:
+    dv = rc[:]
+    dv.block = True
+    dv["a"] = 128
+    dv["g"] = [7, 8]
+    assert dv.apply(lambda x: x, [ty.Reference("a")]) == [[128], [128]]
+    assert dv.apply(lambda x: x, {"k": (ty.Reference("a"),)}) == [{"k": (128,)}] * 2
+    assert dv.apply(lambda x: x, ty.Reference("g[1] + 1")) == [9, 9]
+    dv.execute("triple = lambda x: 3 * x")
+    assert dv.apply(ty.Reference("triple"), 5) == [15, 15]
+    assert dv.apply(ty.Reference("len"), "abc") == [3, 3]  # builtins too
+    with pytest.raises(RemoteError, match="NameError"):
+        dv.apply(lambda x: x, ty.Reference("nowhere"))
+
+
+def test_push_and_pull_take_dotted_names(rc: ty.Client) -> None:
+    dv = rc[:]
+    dv.execute("class A: pass\nobj = A()\nobj.b = 1", block=True)
+    dv["obj.b"] = 5
+    assert dv["obj.b"] == [5, 5]
+    assert dv.apply_sync(ty.interactive(lambda: obj.b)) == [5, 5]  # noqa: F821
+    with pytest.raises(TypeError, match="names"):
+        dv.push({3: "x"})
+
+
+def test_a_pushed_interactive_function_sees_the_engines_names(rc: ty.Client) -> None:
+    @ty.interactive
+    def get_zz() -> Any:
+        return zz  # noqa: F821 - defined on the engine, later
+
+    view = rc[1]
+    view.block = True
+    view["f"] = get_zz
+    with pytest.raises(RemoteError, match="NameError"):
+        view.execute("b = f()")
+    view.execute("zz = 5\nb = f()")
+    assert view["b"] == 5
+
+
+def test_gather_of_scattered_arrays_is_one_array(rc: ty.Client) -> None:
+    import numpy as np
+
+    dv = rc[:]
+    dv.scatter("arr", np.arange(9), block=True)
+    joined = dv.gather("arr", block=True)
+    assert isinstance(joined, np.ndarray) and joined.tolist() == list(range(9))
+    assert dv.gather("arr", dist="r", block=True).tolist() == [0, 5, 1, 6, 2, 7, 3, 8, 4]
+
+
+def test_apply_passes_a_keyword_named_f_and_blocking_execute_returns_its_result(rc: ty.Client) -> None:
+    view = rc[0]
+    assert view.apply_sync(lambda f: f * 2, f=4) == 8
+    ar = view.execute("5", silent=False, block=True)
+    assert isinstance(ar, AsyncResult) and ar.done()  # as ipyparallel's: the AsyncResult, finished
+    assert ar.execute_result["data"]["text/plain"] == "5"
+    assert str(ar.get()) == f"<ExecuteReply[{ar.get().execution_count}]: 5>"
+    with pytest.raises(RemoteError, match="ZeroDivisionError"):
+        view.execute("1 / 0", block=True)
+
+
+def test_push_tracked_follows_the_send(rc: ty.Client) -> None:
+    view = rc[0]
+    ar = view.push({"big": "x" * (1 << 20)}, block=False, track=True)
+    ar.wait_for_send(TIMEOUT)
+    assert ar.sent
+    ar.get(TIMEOUT)
+    assert view.apply_sync(ty.interactive(lambda: len(big))) == 1 << 20  # noqa: F821
+
+
 # -- AsyncResult ----------------------------------------------------------
 
 

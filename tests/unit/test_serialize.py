@@ -452,10 +452,27 @@ def test_reference_travels_in_apply_args_and_resolves() -> None:
         args[0].resolve({})
 
 
-@pytest.mark.parametrize("name", ["", "1x", "a.b", "a b", None, 3])
-def test_reference_needs_a_variable_name(name: Any) -> None:
-    with pytest.raises(TypeError, match="variable name"):
+@pytest.mark.parametrize("name", ["", "1x", "a b", "a[", None, 3])
+def test_reference_needs_a_variable_name_or_an_expression(name: Any) -> None:
+    with pytest.raises(TypeError, match="variable name or an expression"):
         Reference(name)
+
+
+def test_reference_expressions_and_nested_references_resolve() -> None:
+    from types import SimpleNamespace
+
+    from taskyard.protocol.reference import resolve_references
+
+    ns = {"g": [7, 8], "a": SimpleNamespace(b=128)}
+    assert Reference("g[0]").resolve(ns) == 7 and Reference("a.b").resolve(ns) == 128
+    with pytest.raises(NameError):
+        Reference("missing + 1").resolve(dict(ns))
+    nested = ([Reference("g[1]"), {"k": Reference("a.b")}], "plain")
+    assert resolve_references(nested, ns) == ([8, {"k": 128}], "plain")
+    untouched = [1, {"x": 2}]
+    assert resolve_references(untouched, ns) is untouched  # nothing to replace: the same object
+    with pytest.raises(TypeError, match="called on the engine"):
+        Reference("f")()
 
 
 def test_a_lambda_recreated_in_a_loop_is_pickled_once() -> None:
