@@ -20,6 +20,8 @@ class RemoteFunction:
         self.block = block
         self.flags = flags
         functools.update_wrapper(self, f)
+        # Says what it is in help() and in a notebook's "?", as ipyparallel's does.
+        self.__doc__ = f"{type(self).__name__} wrapping {getattr(f, '__name__', f)!s}:\n\n{f.__doc__ or ''}".rstrip()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self.view.temp_flags(**self.flags):

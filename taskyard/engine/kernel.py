@@ -91,8 +91,10 @@ class Kernel:
         started = time.time()
         dependencies_met = True
         try:
-            if method == "apply":
+            if method == "apply" and self._shell is None:
                 reply_content, reply_buffers = self._apply(buffers)
+            elif method == "apply":
+                reply_content, reply_buffers = self._apply_displaying(buffers, publish, extra)
             else:
                 reply_content, reply_buffers = self._execute(content, publish, extra)
         except UnmetDependency as exc:
@@ -134,6 +136,22 @@ class Kernel:
         kwargs = {k: resolve_references(v, self.user_ns) for k, v in kwargs.items()}
         result = f(*args, **kwargs)
         return {"status": "ok"}, serialize_object(result)
+
+    def _apply_displaying(
+        self, buffers: list[Any], publish: Publish, metadata: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """An apply once the engine's IPython shell exists: what the function
+        ``display()``s is published and kept in the reply's ``outputs``, as for execute."""
+        from taskyard.engine.shell import OutputSink
+
+        assert self._shell is not None
+        sink = self._shell.sink = OutputSink(publish)
+        try:
+            return self._apply(buffers)
+        finally:
+            self._shell.sink = None
+            if sink.outputs:
+                metadata["outputs"] = sink.outputs
 
     def _bind_to_namespace(self, f: Any) -> Any:
         if isinstance(f, (dependent, _Required)):

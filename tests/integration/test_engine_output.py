@@ -65,6 +65,23 @@ def test_execute_relays_display_and_rich_results(rc: ty.Client) -> None:
         assert md["stdout"] == "printed\n"
 
 
+def test_apply_relays_display_once_the_shell_exists(rc: ty.Client) -> None:
+    view = rc[:]
+    view.execute("from IPython.display import display", block=True)  # builds the engines' shell
+
+    @ty.interactive
+    def publish() -> int:
+        for i in range(3):
+            display(i)  # noqa: F821 - imported on the engines above
+        return 1
+
+    ar = view.apply_async(publish)
+    assert ar.get(30) == [1, 1]
+    assert ar.wait_for_output(5)
+    assert [[o["data"] for o in outputs] for outputs in ar.outputs] == [[{"text/plain": str(i)} for i in range(3)]] * 2
+    assert view.apply_sync(lambda: 2) == [2, 2] and ar.outputs[0]  # a plain apply after it: nothing kept
+
+
 def test_execute_gives_execute_replies(rc: ty.Client) -> None:
     # ipyparallel's shape: the count, the rich result, the metadata as items and attributes
     rc[:].execute("n = 6", block=True)

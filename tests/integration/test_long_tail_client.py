@@ -58,6 +58,20 @@ def test_module_level_remote_and_parallel_decorators(rc: ty.Client) -> None:
     assert ty.parallel(rc[:], block=True)(double).map([1, 2, 3]) == [2, 4, 6]
 
 
+def test_remote_and_parallel_functions_say_what_they_are() -> None:
+    def multiply(x: int, y: int = 5) -> int:
+        """multiply x * y"""
+        return x * y
+
+    from taskyard.client.remotefunction import ParallelFunction, RemoteFunction
+
+    wrapped = RemoteFunction(None, multiply)  # type: ignore[arg-type]
+    assert wrapped.__name__ == "multiply"
+    assert wrapped.__doc__ is not None and wrapped.__doc__.startswith("RemoteFunction wrapping multiply")
+    assert "multiply x * y" in wrapped.__doc__
+    assert "ParallelFunction" in (ParallelFunction(None, multiply).__doc__ or "")  # type: ignore[arg-type]
+
+
 def sleep_by_value(x: float) -> float:
     import time
 
