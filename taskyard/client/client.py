@@ -606,8 +606,12 @@ class Client:
             msg_ids = indices_or_msg_ids.msg_ids
         elif isinstance(indices_or_msg_ids, (str, int)):
             msg_ids = [self._history_msg_id(indices_or_msg_ids)]
-        else:
-            msg_ids = [self._history_msg_id(job) for job in indices_or_msg_ids]
+        else:  # a list of msg_ids, history indices and AsyncResults
+            msg_ids = [
+                msg_id
+                for job in indices_or_msg_ids
+                for msg_id in (job.msg_ids if isinstance(job, AsyncResult) else [self._history_msg_id(job)])
+            ]
         ar = hub_result(self, msg_ids, is_scalar=is_scalar)
         if block:
             ar.wait(timeout)

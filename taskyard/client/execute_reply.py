@@ -66,6 +66,42 @@ class ExecuteReply:
             data["text/plain"] = self._prompted(self.text)
         return data, dict(self._result.get("metadata") or {})
 
+    def _repr_mime_(self, mime: str) -> Any:
+        """The result's ``mime`` form (with its metadata, if it has some), or None."""
+        data = self.data
+        if mime not in data:
+            return None
+        metadata = dict(self._result.get("metadata") or {})
+        return (data[mime], metadata[mime]) if mime in metadata else data[mime]
+
+    # IPython's RichOutput names, as ipyparallel's ExecuteReply has them.
+    def _repr_html_(self) -> Any:
+        return self._repr_mime_("text/html")
+
+    def _repr_markdown_(self) -> Any:
+        return self._repr_mime_("text/markdown")
+
+    def _repr_latex_(self) -> Any:
+        return self._repr_mime_("text/latex")
+
+    def _repr_json_(self) -> Any:
+        return self._repr_mime_("application/json")
+
+    def _repr_javascript_(self) -> Any:
+        return self._repr_mime_("application/javascript")
+
+    def _repr_png_(self) -> Any:
+        return self._repr_mime_("image/png")
+
+    def _repr_jpeg_(self) -> Any:
+        return self._repr_mime_("image/jpeg")
+
+    def _repr_svg_(self) -> Any:
+        return self._repr_mime_("image/svg+xml")
+
+    def _repr_pdf_(self) -> Any:
+        return self._repr_mime_("application/pdf")
+
     def _prompted(self, text: str) -> str:
         engine = self.metadata.get("engine_id")
         count = "" if self.execution_count is None else f":{self.execution_count}"

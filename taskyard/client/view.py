@@ -518,7 +518,7 @@ class DirectView(View):
             raise ValueError(f"dist must be 'b' (blocks) or 'r' (round robin), not {dist!r}")
         engine_ids, _ = self._targets(targets)
         states = [self.client.send_apply(_pull, (key,), engine_id=engine_id) for engine_id in engine_ids]
-        ar = _GatherResult(self.client, states, "gather", engine_ids, round_robin=dist == "r")
+        ar = _GatherResult(self.client, states, round_robin=dist == "r")
         return self._finish(ar, block)
 
     def __getitem__(self, key: str) -> Any:
@@ -535,10 +535,24 @@ class DirectView(View):
         self.client.shutdown(targets if targets is not None else self.targets, hub=hub, block=block)
 
 
-class _GatherResult(AsyncResult):
-    def __init__(self, *args: Any, round_robin: bool = False) -> None:
+class _GatherResult(AsyncMapResult):
+    """``gather``'s result: an AsyncMapResult (as in ipyparallel) joining the engines' parts."""
+
+    def __init__(self, client: Client, states: Sequence[Any], round_robin: bool = False) -> None:
         self._round_robin = round_robin  # before the results can arrive
-        super().__init__(*args)
+        super().__init__(client, states, "gather")
+
+    def _chunk_of(self, index: int, state: Any) -> list[Any]:
+        value = state.value
+        if state.error is None and not isinstance(value, (list, tuple)) and not hasattr(value, "__len__"):
+            return [value]
+        return super()._chunk_of(index, state)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._round_robin:
+            yield from self.get()
+            return
+        yield from super().__iter__()
 
     def _collect(self) -> Any:
         values = [s.value for s in self._states]

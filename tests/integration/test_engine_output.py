@@ -103,6 +103,18 @@ def test_execute_gives_execute_replies(rc: ty.Client) -> None:
     assert isinstance(again, ExecuteReply) and again.data == {"text/plain": "42"} and again.engine_id == 1
 
 
+def test_execute_reply_gives_each_rich_form(rc: ty.Client) -> None:
+    import base64
+
+    view = rc[0]
+    view.execute("from IPython.display import HTML, Image", block=True)
+    image = view.execute("Image(data=b'garbage', format='png', width=10)", silent=False, block=True).get()
+    data, metadata = image._repr_png_()
+    assert data.strip() == base64.b64encode(b"garbage").decode() and metadata == {"width": 10}
+    html = view.execute("HTML('<b>bold</b>')", silent=False, block=True).get()
+    assert html._repr_html_() == "<b>bold</b>" and html._repr_png_() is None
+
+
 def test_execute_runs_magics_and_shell_lines(rc: ty.Client) -> None:
     ar = rc[:].execute("%timeit -n1 -r1 sum(range(3))\n!echo from-the-shell", silent=False, block=False)
     ar.get(30)

@@ -116,6 +116,8 @@ def test_history_lists_requests_in_order_and_get_result_indexes_it(rc: ty.Client
     assert rc.get_result(before).get(TIMEOUT) == 2
     assert rc.get_result().get(TIMEOUT) == 4  # the default: the last request
     assert rc.get_result([before, -1]).get(TIMEOUT) == [2, 4]
+    assert rc.get_result([first, second]).msg_ids == first.msg_ids + second.msg_ids  # AsyncResults in a list
+    assert rc.get_result([second, first.msg_ids[0]]).get(TIMEOUT) == [4, 2]
     with pytest.raises(IndexError, match="history"):
         rc.get_result(len(rc.history) + 5)
 

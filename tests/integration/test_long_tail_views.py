@@ -370,6 +370,9 @@ def test_gather_of_scattered_arrays_is_one_array(rc: ty.Client) -> None:
     joined = dv.gather("arr", block=True)
     assert isinstance(joined, np.ndarray) and joined.tolist() == list(range(9))
     assert dv.gather("arr", dist="r", block=True).tolist() == [0, 5, 1, 6, 2, 7, 3, 8, 4]
+    pending = dv.gather("arr", block=False)
+    assert isinstance(pending, ty.AsyncMapResult)  # as ipyparallel's
+    assert pending.get(TIMEOUT).tolist() == list(range(9)) and list(pending) == list(range(9))
 
 
 def test_apply_passes_a_keyword_named_f_and_blocking_execute_returns_its_result(rc: ty.Client) -> None:
