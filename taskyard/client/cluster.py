@@ -303,6 +303,7 @@ class Cluster:
     def connect_client_sync(self, timeout: float = 30.0) -> Client:
         """A Client connected to this cluster."""
         client = Client(url_file=self._launcher.client_file, timeout=timeout)
+        client.cluster = self  # the client keeps its cluster alive, as ipyparallel's does
         if self._client is None:
             self._client = client
         return client

@@ -39,6 +39,18 @@ def test_sync_start_and_stop_with_scheme(taskyard_dir: Path) -> None:
     assert_all_gone(pids)
 
 
+def test_a_client_keeps_the_cluster_it_came_from_running(taskyard_dir: Path) -> None:
+    import gc
+
+    rc = ty.Cluster(n=2).start_and_connect_sync()  # no other reference to the Cluster (ipyparallel's idiom)
+    try:
+        gc.collect()
+        assert rc.ids == [0, 1] and rc[:].apply_sync(lambda: 1) == [1, 1]
+        assert isinstance(rc.cluster, ty.Cluster) and rc.cluster.is_running
+    finally:
+        rc.cluster.stop_cluster_sync()
+
+
 def test_async_context_manager(taskyard_dir: Path) -> None:
     async def main() -> list[int]:
         async with ty.Cluster(n=2) as rc:

@@ -1,0 +1,279 @@
+"""Run ipyparallel 9.2's own examples against taskyard, with only the import changed.
+
+The examples (``docs/source/examples`` of ipyparallel's release 9.2.0: notebooks
+and scripts) come from its source distribution on PyPI, checked against its
+sha256 and cached in ``compat/.cache``. Each is copied into a temporary
+directory and its imports rewritten (``import ipyparallel as ipp`` becomes
+``import taskyard as ipp``, ``from ipyparallel.x import y`` becomes
+``from taskyard.x import y``); nothing else changes. Scripts run as
+``python script.py`` in their own directory; notebooks run top to bottom on a
+real Jupyter kernel (nbclient) in theirs. A taskyard cluster of four engines
+runs for the examples that connect with ``ipp.Client()``; those that start
+their own ``ipp.Cluster`` do so. Everything lives in a temporary
+``TASKYARD_DIR``, and every cluster left in it is stopped at the end.
+
+Usage::
+
+    python compat/run_ipp_examples.py                  # all of them
+    python compat/run_ipp_examples.py "Futures.ipynb" dependencies.py
+    python compat/run_ipp_examples.py --sdist path/to/ipyparallel-9.2.0.tar.gz
+
+It writes ``compat/reports/examples-<UTC time>.md``: per example, passed,
+failed (with the first error: the cell or the script's last line of stderr)
+or not run (what it needs that this machine cannot give, or that it is a
+module other examples import), and prints the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache"
+
+SDIST_URL = (
+    "https://files.pythonhosted.org/packages/3d/05/"
+    "f60bd7d99c1eace2d887e8d3c9cdef6b195826bcec866366fae8755e373f/ipyparallel-9.2.0.tar.gz"
+)
+SDIST_SHA256 = "2b31bb4e94708e7ffb4ee6501d7f5f664df7e1c4c572e91e9e0d12484c6a6910"
+EXAMPLES = "ipyparallel-9.2.0/docs/source/examples"
+
+#: Examples that are modules the others import, or tools that run until stopped: not run on their own.
+NOT_PROGRAMS = {
+    "interengine/communicator.py": "a module interengine.py imports",
+    "interengine/bintree.py": "a module bintree_script.py imports",
+    "wave2D/RectPartitioner.py": "a module parallelwave.py imports",
+    "wave2D/communicator.py": "a module parallelwave.py imports",
+    "wave2D/wavesolver.py": "a module parallelwave.py imports",
+    "rmt/rmtkernel.py": "a module rmt.ipynb imports",
+    "pi/pidigits.py": "a module parallelpi.py imports",
+    "daVinci Word Count/wordfreq.py": "a module pwordfreq.py imports",
+    "task_mod.py": "a module task_profiler.py imports",
+    "iopubwatcher.py": "a monitor that runs until it is stopped",
+    "rmt/rmt.ipy": "the IPython-script copy of rmt.ipynb",
+}
+
+#: Examples that need what this machine cannot give (or what taskyard has not built yet).
+NEEDS = {
+    "fetchparse.py": "the internet: it crawls a web site",
+    "daVinci Word Count/pwordfreq.py": "the internet: it downloads the text",
+    "pi/parallelpi.py": "the internet: it downloads files of pi's digits",
+    "wave2D/parallelwave-mpi.py": "MPI engines (ipcluster --engines=MPI): issue 16",
+    "Using MPI with IPython Parallel.ipynb": "MPI engines: issue 16",
+    "Monitoring an MPI Simulation - 1.ipynb": "MPI engines: issue 16",
+    "Monitoring an MPI Simulation - 2.ipynb": "MPI engines: issue 16",
+    "broadcast/MPI Broadcast.ipynb": "MPI engines: issue 16",
+}
+
+#: Arguments a script needs to run briefly (its own defaults run for minutes).
+ARGS: dict[str, list[str]] = {
+    "wave2D/parallelwave.py": ["--grid", "40", "40", "--partition", "2", "2", "--tstop", "0.2"],
+}
+
+_IMPORT_AS = re.compile(r"^(\s*)import ipyparallel as (\w+)", re.M)
+_IMPORT = re.compile(r"^(\s*)import ipyparallel\s*$", re.M)
+_FROM = re.compile(r"^(\s*)from ipyparallel((?:\.[\w.]+)?) import", re.M)
+
+
+def change_import(source: str) -> str:
+    """``source`` with ipyparallel's imports made taskyard's; nothing else changes."""
+    source = _IMPORT_AS.sub(r"\1import taskyard as \2", source)
+    source = _IMPORT.sub(r"\1import taskyard as ipyparallel", source)
+    return _FROM.sub(r"\1from taskyard\2 import", source)
+
+
+def fetch_sdist(explicit: str | None) -> Path:
+    """ipyparallel 9.2.0's source distribution, downloaded once and checked."""
+    path = Path(explicit) if explicit else CACHE / "ipyparallel-9.2.0.tar.gz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"downloading {SDIST_URL}")  # noqa: T201 - a command-line tool
+        with urllib.request.urlopen(SDIST_URL, timeout=120) as response:  # noqa: S310 - a fixed https URL
+            data = response.read()
+        path.write_bytes(data)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        raise SystemExit(f"{path}: sha256 {digest} is not ipyparallel 9.2.0's {SDIST_SHA256}")
+    return path
+
+
+def extract(sdist: Path, into: Path) -> Path:
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(EXAMPLES + "/") and m.isfile()]
+        tar.extractall(into, members=members, filter="data")
+    return into / EXAMPLES
+
+
+def rewrite_tree(examples: Path) -> None:
+    for path in examples.rglob("*"):
+        if path.suffix in (".py", ".ipy"):
+            path.write_text(change_import(path.read_text()))
+        elif path.suffix == ".ipynb":
+            import nbformat
+
+            nb = nbformat.read(path, as_version=4)
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    cell.source = change_import(cell.source)
+            nbformat.write(nb, path)
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # "passed", "failed", "not run"
+    seconds: float = 0.0
+    detail: str = ""
+
+
+def run_script(path: Path, name: str, env: dict[str, str], timeout: float) -> Outcome:
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, path.name, *ARGS.get(name, [])],
+            cwd=path.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Outcome(name, "failed", time.monotonic() - started, f"still running after {timeout:.0f} s")
+    seconds = time.monotonic() - started
+    if done.returncode == 0:
+        return Outcome(name, "passed", seconds)
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return Outcome(name, "failed", seconds, lines[-1][:300] if lines else f"exit status {done.returncode}")
+
+
+def run_notebook(path: Path, name: str, timeout: float) -> Outcome:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    started = time.monotonic()
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as error:
+        index = next((i for i, c in enumerate(nb.cells) if _has_error(c)), None)
+        ename = getattr(error, "ename", type(error).__name__)
+        evalue = str(getattr(error, "evalue", error)).splitlines()
+        where = f"cell {index}: " if index is not None else ""
+        first = evalue[0][:300] if evalue else ""
+        return Outcome(name, "failed", time.monotonic() - started, f"{where}{ename}: {first}")
+    except Exception as error:  # noqa: BLE001 - a timeout or a dead kernel is that notebook's failure
+        return Outcome(name, "failed", time.monotonic() - started, f"{type(error).__name__}: {str(error)[:300]}")
+    return Outcome(name, "passed", time.monotonic() - started)
+
+
+def _has_error(cell: object) -> bool:
+    return any(o.get("output_type") == "error" for o in getattr(cell, "outputs", []) or [])
+
+
+def stop_clusters(profile_root: Path) -> None:
+    """Stop every cluster an example (or this runner) left running under ``profile_root``."""
+    import taskyard as ty
+
+    for cluster_file in profile_root.glob("profile_*/security/cluster-*.json"):
+        try:
+            ty.Cluster.from_file(cluster_file).stop_cluster_sync()
+        except Exception as error:  # noqa: BLE001 - report and go on to the next one
+            print(f"could not stop {cluster_file}: {error}")  # noqa: T201
+
+
+def report(outcomes: list[Outcome], seconds: float) -> str:
+    ran = [o for o in outcomes if o.status != "not run"]
+    passed = [o for o in ran if o.status == "passed"]
+    lines = [
+        f"# ipyparallel 9.2's examples on taskyard ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"`python compat/run_ipp_examples.py`: {len(passed)} of {len(ran)} examples ran through "
+        f"with only the import changed ({len(outcomes) - len(ran)} not run, said why) in {seconds:.0f} s.",
+        "",
+        "| example | result | seconds | first error, or why not run |",
+        "|---|---|---|---|",
+    ]
+    for o in outcomes:
+        detail = o.detail.replace("|", "\\|")
+        lines.append(f"| `{o.name}` | {o.status} | {o.seconds:.1f} | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("only", nargs="*", help="examples to run (paths inside docs/source/examples)")
+    parser.add_argument("--sdist", help="ipyparallel-9.2.0.tar.gz already downloaded")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds per script, or per notebook cell")
+    parser.add_argument("--engines", type=int, default=4, help="engines of the cluster for ipp.Client()")
+    parser.add_argument("--no-report", action="store_true", help="print the summary only")
+    args = parser.parse_args(argv)
+    sdist = fetch_sdist(args.sdist)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="taskyard-ipp-examples-") as tmp:
+        workdir = Path(tmp)
+        examples = extract(sdist, workdir / "src")
+        rewrite_tree(examples)
+        profile_root = workdir / "profiles"  # not named "taskyard": a kernel's cwd must not shadow the package
+        os.environ["TASKYARD_DIR"] = str(profile_root)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        names = sorted(
+            str(p.relative_to(examples)) for p in examples.rglob("*") if p.suffix in (".py", ".ipynb", ".ipy")
+        )
+        if args.only:
+            unknown = sorted(set(args.only) - set(names))
+            if unknown:
+                raise SystemExit(f"no such example: {', '.join(unknown)} (there are: {', '.join(names)})")
+            names = [n for n in names if n in args.only]
+        import taskyard as ty
+
+        cluster = ty.Cluster(n=args.engines, cluster_id="")  # the one ipp.Client() finds
+        outcomes: list[Outcome] = []
+        try:
+            cluster.start_cluster_sync()
+            cluster.connect_client_sync().wait_for_engines(args.engines, timeout=60)
+            for name in names:
+                why = NOT_PROGRAMS.get(name) or NEEDS.get(name)
+                if why:
+                    outcomes.append(Outcome(name, "not run", detail=why))
+                    continue
+                path = examples / name
+                print(f"running {name}", flush=True)  # noqa: T201
+                if path.suffix == ".ipynb":
+                    outcome = run_notebook(path, name, args.timeout)
+                else:
+                    outcome = run_script(path, name, env, args.timeout)
+                print(f"  {outcome.status} in {outcome.seconds:.1f} s {outcome.detail}", flush=True)  # noqa: T201
+                outcomes.append(outcome)
+        finally:
+            cluster.stop_cluster_sync()
+            stop_clusters(profile_root)
+    text = report(outcomes, time.monotonic() - started)
+    if not args.no_report:
+        out = HERE / "reports" / time.strftime("examples-%Y%m%dT%H%M%SZ.md", time.gmtime())
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(text)
+        print(f"report: {out}")  # noqa: T201
+    print(text)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
