@@ -18,19 +18,26 @@ Usage::
     python compat/run_ipp_examples.py "Futures.ipynb" dependencies.py
     python compat/run_ipp_examples.py --sdist path/to/ipyparallel-9.2.0.tar.gz
 
-It writes ``compat/reports/examples-<UTC time>.md``: per example, passed,
-failed (with the first error: the cell or the script's last line of stderr)
-or not run (what it needs that this machine cannot give, or that it is a
-module other examples import), and prints the summary.
+The same examples also run, unchanged, on ipyparallel 9.2 itself (in the
+benchmarks' peers venv, or ``--peer-python``), so the report tells an
+example taskyard breaks from one that no longer runs anywhere (an API of
+networkx or numpy that has moved on, a widget library not installed):
+``--no-peer`` skips that.
+
+It writes ``compat/reports/examples-<UTC time>.md``: per example, how it went
+on ipyparallel and on taskyard (passed, or failed with the first error: the
+cell or the script's last line of stderr) or why it was not run (what it
+needs that this machine cannot give, or that it is a module other examples
+import), and prints the summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -187,33 +194,72 @@ def _has_error(cell: object) -> bool:
     return any(o.get("output_type") == "error" for o in getattr(cell, "outputs", []) or [])
 
 
-def stop_clusters(profile_root: Path) -> None:
-    """Stop every cluster an example (or this runner) left running under ``profile_root``."""
-    import taskyard as ty
-
+def stop_clusters(profile_root: Path, ty: object) -> None:
+    """Stop every cluster an example (or this runner) left running under ``profile_root``
+    (``ty`` is the package that runs them: taskyard, or ipyparallel for the comparison)."""
     for cluster_file in profile_root.glob("profile_*/security/cluster-*.json"):
         try:
-            ty.Cluster.from_file(cluster_file).stop_cluster_sync()
+            ty.Cluster.from_file(cluster_file).stop_cluster_sync()  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001 - report and go on to the next one
             print(f"could not stop {cluster_file}: {error}")  # noqa: T201
 
 
-def report(outcomes: list[Outcome], seconds: float) -> str:
+def report(outcomes: list[Outcome], peer: dict[str, Outcome] | None, seconds: float) -> str:
     ran = [o for o in outcomes if o.status != "not run"]
     passed = [o for o in ran if o.status == "passed"]
     lines = [
         f"# ipyparallel 9.2's examples on taskyard ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
-        f"`python compat/run_ipp_examples.py`: {len(passed)} of {len(ran)} examples ran through "
+        f"`python compat/run_ipp_examples.py`: {len(passed)} of {len(ran)} examples ran through on taskyard "
         f"with only the import changed ({len(outcomes) - len(ran)} not run, said why) in {seconds:.0f} s.",
-        "",
-        "| example | result | seconds | first error, or why not run |",
-        "|---|---|---|---|",
     ]
+    if peer is not None:
+        peer_passed = [o for o in ran if peer.get(o.name) and peer[o.name].status == "passed"]
+        both = [o for o in peer_passed if o.status == "passed"]
+        lines += [
+            f"ipyparallel 9.2 itself runs {len(peer_passed)} of them through on this machine; "
+            f"taskyard runs {len(both)} of those {len(peer_passed)}.",
+        ]
+    lines += ["", "| example | ipyparallel 9.2 | taskyard | first error on taskyard, or why not run |", "|---|---|---|---|"]
     for o in outcomes:
         detail = o.detail.replace("|", "\\|")
-        lines.append(f"| `{o.name}` | {o.status} | {o.seconds:.1f} | {detail} |")
+        theirs = "" if peer is None or o.status == "not run" else _cell(peer.get(o.name))
+        lines.append(f"| `{o.name}` | {theirs} | {o.status} ({o.seconds:.1f} s) | {detail} |")
+    if peer is not None:
+        failed_there = [(o.name, peer[o.name].detail) for o in ran if peer.get(o.name) and peer[o.name].status != "passed"]
+        if failed_there:
+            lines += ["", "## Where ipyparallel 9.2 itself stops", ""]
+            lines += [f"- `{name}`: {detail}" for name, detail in failed_there]
     return "\n".join(lines) + "\n"
+
+
+def _cell(outcome: Outcome | None) -> str:
+    return "?" if outcome is None else f"{outcome.status} ({outcome.seconds:.1f} s)"
+
+
+def run_peer(python: str, names: list[str], args: argparse.Namespace, sdist: Path) -> dict[str, Outcome]:
+    """The same examples on ipyparallel, in its own interpreter (this script with --as-ipyparallel)."""
+    with tempfile.TemporaryDirectory(prefix="taskyard-ipp-examples-peer-") as tmp:
+        out = Path(tmp) / "outcomes.json"
+        command = [python, __file__, "--as-ipyparallel", "--json", str(out), "--sdist", str(sdist)]
+        command += ["--timeout", str(args.timeout), "--engines", str(args.engines), *names]
+        subprocess.run(command, check=False)
+        if not out.exists():
+            return {}
+        return {d["name"]: Outcome(**d) for d in json.loads(out.read_text())}
+
+
+def find_peer_python(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import peers_venv  # type: ignore[import-not-found]
+
+        return str(peers_venv.ensure(ROOT / "benchmarks" / ".peers-venv"))
+    except Exception as error:  # noqa: BLE001 - the comparison is optional
+        print(f"no ipyparallel to compare with: {error}")  # noqa: T201
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,15 +269,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180, help="seconds per script, or per notebook cell")
     parser.add_argument("--engines", type=int, default=4, help="engines of the cluster for ipp.Client()")
     parser.add_argument("--no-report", action="store_true", help="print the summary only")
+    parser.add_argument("--no-peer", action="store_true", help="do not also run the examples on ipyparallel")
+    parser.add_argument("--peer-python", help="an interpreter with ipyparallel 9.2, nbclient and ipykernel")
+    parser.add_argument("--as-ipyparallel", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sdist = fetch_sdist(args.sdist)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="taskyard-ipp-examples-") as tmp:
         workdir = Path(tmp)
         examples = extract(sdist, workdir / "src")
-        rewrite_tree(examples)
+        if not args.as_ipyparallel:
+            rewrite_tree(examples)
         profile_root = workdir / "profiles"  # not named "taskyard": a kernel's cwd must not shadow the package
         os.environ["TASKYARD_DIR"] = str(profile_root)
+        os.environ["IPYTHONDIR"] = str(profile_root)  # ipyparallel's profiles, when it is the one running
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
         names = sorted(
@@ -242,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 raise SystemExit(f"no such example: {', '.join(unknown)} (there are: {', '.join(names)})")
             names = [n for n in names if n in args.only]
-        import taskyard as ty
+        if args.as_ipyparallel:
+            import ipyparallel as ty  # type: ignore[import-not-found]
+        else:
+            import taskyard as ty
 
         cluster = ty.Cluster(n=args.engines, cluster_id="")  # the one ipp.Client() finds
         outcomes: list[Outcome] = []
@@ -264,8 +319,17 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(outcome)
         finally:
             cluster.stop_cluster_sync()
-            stop_clusters(profile_root)
-    text = report(outcomes, time.monotonic() - started)
+            stop_clusters(profile_root, ty)
+    if args.json:  # the peer run: outcomes for the parent to compare
+        Path(args.json).write_text(json.dumps([o.__dict__ for o in outcomes]))
+        return 0
+    peer = None
+    if not args.no_peer:
+        python = find_peer_python(args.peer_python)
+        if python is not None:
+            print(f"the same examples on ipyparallel ({python})", flush=True)  # noqa: T201
+            peer = run_peer(python, [o.name for o in outcomes if o.status != "not run"], args, sdist)
+    text = report(outcomes, peer, time.monotonic() - started)
     if not args.no_report:
         out = HERE / "reports" / time.strftime("examples-%Y%m%dT%H%M%SZ.md", time.gmtime())
         out.parent.mkdir(exist_ok=True)

@@ -133,6 +133,8 @@ class Client:
             connection_info, url_file, profile, profile_dir, cluster_id, cluster, timeout, extra_args
         )
         self.url_file = path
+        #: The ``block`` flag new views start with (ipyparallel's ``rc.block = True``).
+        self.block = False
         #: The :class:`~taskyard.Cluster` this client was made by or for, if any: held
         #: here so that ``rc = ty.Cluster(n=4).start_and_connect_sync()`` keeps it running.
         self.cluster: Any = cluster

@@ -175,7 +175,8 @@ class View:
     def __init__(self, client: Client, targets: Any) -> None:
         self.client = client
         self.targets = targets
-        self.block = False
+        #: Wait for results; a new view takes its client's ``block`` (ipyparallel's ``rc.block = True``).
+        self.block = bool(getattr(client, "block", False))
         #: Track sends (``ar.sent``, ``ar.wait_for_send()``): before changing an array passed to a call.
         self.track = False
         #: msg_ids of every request sent through this view, oldest first.

@@ -122,6 +122,16 @@ def test_history_lists_requests_in_order_and_get_result_indexes_it(rc: ty.Client
         rc.get_result(len(rc.history) + 5)
 
 
+def test_new_views_take_the_clients_block_flag(rc: ty.Client) -> None:
+    assert rc[:].block is False
+    rc.block = True  # ipyparallel's rc.block = True, then views made from it block
+    try:
+        assert rc[:].block is True and rc.load_balanced_view().block is True
+        assert rc[0].apply(lambda: 5) == 5
+    finally:
+        rc.block = False
+
+
 def test_iterating_a_client_gives_one_view_per_engine(rc: ty.Client) -> None:
     views = list(rc)
     assert [view.targets for view in views] == rc.ids
@@ -214,7 +224,7 @@ def test_client_wait_interactive_waits_for_everything_outstanding(rc: ty.Client,
     ars = [rc[0].apply_async(sleep_then, 0.3, i) for i in range(3)]
     assert rc.wait_interactive(timeout=TIMEOUT) is True
     assert rc.outstanding == set() and [ar.get(0) for ar in ars] == [0, 1, 2]
-    assert "3/3" in capsys.readouterr().err  # the progress bar counted them
+    assert "3/3" in capsys.readouterr().out  # the progress bar (on stdout) counted them
     assert rc.wait_interactive() is True  # nothing outstanding: at once
     assert rc.wait_interactive(ars[0].msg_ids, timeout=TIMEOUT) is True
 
