@@ -270,6 +270,22 @@ class Cluster:
         if self.is_running:
             self._write_cluster_file()
 
+    def signal_engines_sync(self, signum: int = signal.SIGINT) -> None:
+        """Send ``signum`` to every engine this cluster started (or, attached with
+        :meth:`from_file`, every engine its file lists).
+
+        ``SIGINT`` interrupts what each engine runs: that task fails with a
+        ``KeyboardInterrupt`` RemoteError and the engine takes the next one, as
+        ipyparallel's ``cluster.signal_engines(signal.SIGINT)`` does.
+        """
+        if self._attached is not None:
+            pids = [int(pid) for pid in self._attached.get("engine_pids", [])]
+        else:
+            pids = [proc.pid for proc in self._launcher.engines if proc.poll() is None]
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signum)
+
     def stop_engine_sync(self, engine_id: int, timeout: float = 10.0) -> None:
         """Stop the engine with id ``engine_id`` (as in ``rc.ids``); the others keep running.
 
@@ -357,6 +373,9 @@ class Cluster:
 
     async def stop_engines(self) -> None:
         await asyncio.to_thread(self.stop_engines_sync)
+
+    async def signal_engines(self, signum: int = signal.SIGINT) -> None:
+        await asyncio.to_thread(self.signal_engines_sync, signum)
 
     async def stop_engine(self, engine_id: int, timeout: float = 10.0) -> None:
         await asyncio.to_thread(self.stop_engine_sync, engine_id, timeout)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -35,6 +36,14 @@ from taskyard.protocol.session import Message, Session
 from taskyard.protocol.socketio import Waiter, readable, recv_frames, send_frames
 
 log = logging.getLogger("taskyard.engine")
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether this process runs in the foreground of a terminal (Ctrl-C comes from its user)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 #: Seconds between checks that the controller still pings.
@@ -81,6 +90,8 @@ class Engine:
         self.reply_hold = ReplyHoldState()
         self.log_output = log_output
         self.heart: ThreadDevice | None = None
+        #: A request is running (SIGINT interrupts it; between requests SIGINT is ignored).
+        self._busy = False
         #: gives freed memory back after any work, once idle: the heap keeps large
         #: buffers for reuse meanwhile, and user code allocates here too
         self.heap = HeapTrimmer(min_events=1)
@@ -148,11 +159,26 @@ class Engine:
         self._stopping = True
 
     def install_signal_handlers(self) -> None:
+        """SIGTERM stops the engine; SIGINT interrupts the request that runs (it
+        fails with ``KeyboardInterrupt``, the engine carries on), as an IPython
+        kernel's interrupt does. Between requests SIGINT stops an engine that
+        runs in the foreground of a terminal (Ctrl-C on ``ipengine``) and is
+        ignored by one a cluster started."""
+
         def on_term(*_: Any) -> None:
             self.stop()
             raise EngineStopping()
 
+        def on_int(*_: Any) -> None:
+            if self._busy:
+                raise KeyboardInterrupt
+            if _in_terminal_foreground():
+                self.stop()
+                raise EngineStopping()
+            log.info("SIGINT with no request running: nothing to interrupt")
+
         signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_int)
 
     def run(self) -> None:
         """Serve requests until shut down or the controller is gone."""
@@ -417,7 +443,11 @@ class Engine:
 
         self.heap.count()
         self.heap.count_buffers(msg.buffers)
-        content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
+        self._busy = True
+        try:
+            content, buffers, metadata = self.kernel.run(method, msg.content, msg.buffers, publish)
+        finally:
+            self._busy = False
         self.heap.count_buffers(buffers)
         if self.log_output and content["status"] == "error":
             log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))

@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import taskyard as ty
 from tests.helpers import assert_all_gone, children_of
 
@@ -81,3 +83,38 @@ def test_everything_stops_when_the_owner_is_killed(taskyard_dir: Path, tmp_path:
     owner.stdout.close()
     # The controller notices within a second or two; engines follow within their controller timeout.
     assert_all_gone(pids, timeout=25)
+
+
+@ty.interactive
+def _mark_then_sleep(marker: str, seconds: float) -> None:
+    import os
+    import time
+
+    open(f"{marker}.{os.getpid()}", "w").close()
+    time.sleep(seconds)
+
+
+def test_signal_engines_interrupts_running_tasks_and_engines_carry_on(taskyard_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    cluster = ty.Cluster(n=2)
+    rc = cluster.start_and_connect_sync()
+    try:
+        cluster.signal_engines_sync(signal.SIGINT)  # idle engines: nothing to interrupt, they stay
+        time.sleep(0.5)
+        assert rc[:].apply_sync(lambda: "still here") == ["still here"] * 2
+        marker = str(tmp_path / "started")
+        ar = rc[:].apply_async(_mark_then_sleep, marker, 60)
+        deadline = time.monotonic() + 20
+        while len(list(tmp_path.glob("started.*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list(tmp_path.glob("started.*"))) == 2, "the tasks did not start"
+        cluster.signal_engines_sync(signal.SIGINT)
+        with pytest.raises(ty.CompositeError) as info:
+            ar.get(20)
+        assert [e.ename for e in info.value.errors] == ["KeyboardInterrupt"] * 2
+        assert rc[:].apply_sync(lambda: 2) == [2, 2]  # the engines took the next task
+        asyncio.run(cluster.signal_engines(signal.SIGINT))
+    finally:
+        cluster.stop_cluster_sync()
