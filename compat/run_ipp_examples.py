@@ -83,6 +83,8 @@ NEEDS = {
     "Monitoring an MPI Simulation - 1.ipynb": "MPI engines: issue 16",
     "Monitoring an MPI Simulation - 2.ipynb": "MPI engines: issue 16",
     "broadcast/MPI Broadcast.ipynb": "MPI engines: issue 16",
+    "broadcast/Broadcast view.ipynb": "an MPI cluster in profile 'mpi' (issue 16), and BroadcastView",
+    "broadcast/memmap Broadcast.ipynb": "an MPI cluster in profile 'mpi' (issue 16), and BroadcastView",
 }
 
 #: Arguments a script needs to run briefly (its own defaults run for minutes).
