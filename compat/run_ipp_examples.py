@@ -146,6 +146,8 @@ class Outcome:
     status: str  # "passed", "failed", "not run"
     seconds: float = 0.0
     detail: str = ""
+    #: of a notebook: the cells that raised (index -> "ename: evalue"), every one of them
+    cells: dict[str, str] | None = None
 
 
 def run_script(path: Path, name: str, env: dict[str, str], timeout: float) -> Outcome:
@@ -170,26 +172,38 @@ def run_script(path: Path, name: str, env: dict[str, str], timeout: float) -> Ou
 
 
 def run_notebook(path: Path, name: str, timeout: float) -> Outcome:
+    """Every cell, on past errors (some examples raise on purpose, to show a
+    remote traceback): the cells that raised are the outcome's ``cells``."""
     import nbclient
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.monotonic()
     try:
         client.execute()
-    except nbclient.exceptions.CellExecutionError as error:
-        index = next((i for i, c in enumerate(nb.cells) if _has_error(c)), None)
-        ename = getattr(error, "ename", type(error).__name__)
-        evalue = str(getattr(error, "evalue", error)).splitlines()
-        where = f"cell {index}: " if index is not None else ""
-        first = evalue[0][:300] if evalue else ""
-        return Outcome(name, "failed", time.monotonic() - started, f"{where}{ename}: {first}")
     except Exception as error:  # noqa: BLE001 - a timeout or a dead kernel is that notebook's failure
         return Outcome(name, "failed", time.monotonic() - started, f"{type(error).__name__}: {str(error)[:300]}")
-    return Outcome(name, "passed", time.monotonic() - started)
+    cells = {str(i): _error_of(c) for i, c in enumerate(nb.cells) if _has_error(c)}
+    seconds = time.monotonic() - started
+    if not cells:
+        return Outcome(name, "passed", seconds, cells={})
+    first = next(iter(cells))
+    return Outcome(name, "failed", seconds, f"cell {first}: {cells[first]}", cells=cells)
+
+
+def _error_of(cell: object) -> str:
+    for output in getattr(cell, "outputs", []) or []:
+        if output.get("output_type") == "error":
+            evalue = str(output.get("evalue", "")).splitlines()
+            return f"{output.get('ename')}: {evalue[0][:200] if evalue else ''}"
+    return ""
 
 
 def _has_error(cell: object) -> bool:
@@ -206,6 +220,22 @@ def stop_clusters(profile_root: Path, ty: object) -> None:
             print(f"could not stop {cluster_file}: {error}")  # noqa: T201
 
 
+def verdict(ours: Outcome, theirs: Outcome | None) -> str:
+    """How taskyard did against ipyparallel on one example: ``same`` when it
+    raised nowhere that ipyparallel did not; else what only taskyard raised."""
+    if ours.status == "passed":
+        return "same" if theirs is None or theirs.status == "passed" else "better"
+    if theirs is None or theirs.status == "passed":
+        return f"taskyard only: {ours.detail}"
+    if ours.cells is not None and theirs.cells is not None:
+        only = {i: e for i, e in ours.cells.items() if i not in theirs.cells}
+        if not only:
+            return "same"
+        first = next(iter(only))
+        return f"taskyard only: cell {first}: {only[first]}" + (f" (+{len(only) - 1} more)" if len(only) > 1 else "")
+    return "both fail"
+
+
 def report(outcomes: list[Outcome], peer: dict[str, Outcome] | None, seconds: float) -> str:
     ran = [o for o in outcomes if o.status != "not run"]
     passed = [o for o in ran if o.status == "passed"]
@@ -216,27 +246,39 @@ def report(outcomes: list[Outcome], peer: dict[str, Outcome] | None, seconds: fl
         f"with only the import changed ({len(outcomes) - len(ran)} not run, said why) in {seconds:.0f} s.",
     ]
     if peer is not None:
-        peer_passed = [o for o in ran if peer.get(o.name) and peer[o.name].status == "passed"]
-        both = [o for o in peer_passed if o.status == "passed"]
+        verdicts = {o.name: verdict(o, peer.get(o.name)) for o in ran}
+        same = [n for n, v in verdicts.items() if v in ("same", "better")]
         lines += [
-            f"ipyparallel 9.2 itself runs {len(peer_passed)} of them through on this machine; "
-            f"taskyard runs {len(both)} of those {len(peer_passed)}.",
+            f"Against ipyparallel 9.2 run on the same machine: {len(same)} of {len(ran)} behave the same "
+            "(no cell or script fails on taskyard that runs on ipyparallel; a notebook's cells all run, "
+            "past errors, so a cell that raises on purpose counts on both sides).",
         ]
-    lines += ["", "| example | ipyparallel 9.2 | taskyard | first error on taskyard, or why not run |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| example | ipyparallel 9.2 | taskyard | compared |",
+        "|---|---|---|---|",
+    ]
     for o in outcomes:
-        detail = o.detail.replace("|", "\\|")
-        theirs = "" if peer is None or o.status == "not run" else _cell(peer.get(o.name))
-        lines.append(f"| `{o.name}` | {theirs} | {o.status} ({o.seconds:.1f} s) | {detail} |")
+        if o.status == "not run":
+            lines.append(f"| `{o.name}` | | not run | {o.detail} |")
+            continue
+        theirs = peer.get(o.name) if peer is not None else None
+        compared = verdict(o, theirs) if peer is not None else o.detail
+        lines.append(f"| `{o.name}` | {_cell(theirs)} | {_cell(o)} | {compared.replace('|', '/')} |")
     if peer is not None:
         failed_there = [(o.name, peer[o.name].detail) for o in ran if peer.get(o.name) and peer[o.name].status != "passed"]
         if failed_there:
-            lines += ["", "## Where ipyparallel 9.2 itself stops", ""]
+            lines += ["", "## Where ipyparallel 9.2 itself fails here", ""]
             lines += [f"- `{name}`: {detail}" for name, detail in failed_there]
     return "\n".join(lines) + "\n"
 
 
 def _cell(outcome: Outcome | None) -> str:
-    return "?" if outcome is None else f"{outcome.status} ({outcome.seconds:.1f} s)"
+    if outcome is None:
+        return "?"
+    if outcome.cells:
+        return f"{len(outcome.cells)} cell(s) raised ({outcome.seconds:.1f} s)"
+    return f"{outcome.status} ({outcome.seconds:.1f} s)"
 
 
 def run_peer(python: str, names: list[str], args: argparse.Namespace, sdist: Path) -> dict[str, Outcome]:

@@ -452,6 +452,11 @@ class Engine:
         if self.log_output and content["status"] == "error":
             log.info("%s raised %s: %s", msg.msg_id, content.get("ename"), content.get("evalue"))
         self._reply(sock, msg, reply_type, content, metadata, buffers)
+        if method == "execute" and content["status"] == "error" and sock is self.mux:
+            if msg.content.get("stop_on_error", True):
+                # As an IPython kernel does: the cells queued behind one that raised
+                # do not run (they are answered "aborted"): they likely needed it.
+                self._abort_queued((self.mux,))
 
     def _on_control(self, msg: Message) -> None:
         assert self.kernel is not None
@@ -474,8 +479,9 @@ class Engine:
                 self.control, msg, catalog.ERROR_REPLY, _engine_error("KernelError", f"unknown control request {kind!r}")
             )
 
-    def _abort_queued(self) -> None:
-        for sock in (self.mux, self.task):
+    def _abort_queued(self, sockets: tuple[zmq.Socket[Any] | None, ...] | None = None) -> None:
+        """Answer "aborted" to every request already waiting on ``sockets`` (default: both)."""
+        for sock in (self.mux, self.task) if sockets is None else sockets:
             if sock is None:
                 continue
             while True:

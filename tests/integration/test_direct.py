@@ -201,3 +201,19 @@ def test_wait_interactive_streams_engine_output(rc: ty.Client, capsys: pytest.Ca
     for engine_id in (0, 1):
         assert re.search(rf"\[stdout:{engine_id}\]\n(step \d\n)*step 0\n", text)
         assert re.search(rf"\[stdout:{engine_id}\]\n(step \d\n)*step 2\n", text)
+
+
+def test_execute_that_raises_aborts_the_cells_queued_behind_it(rc: ty.Client) -> None:
+    view = rc[1]
+    view.execute("b = 10", block=True)
+    failing = view.execute("import time; time.sleep(0.5); b / 0", block=False)
+    queued = [view.execute("b *= 2", block=False), view.apply_async(lambda: "queued apply")]
+    with pytest.raises(ty.RemoteError, match="ZeroDivisionError"):
+        failing.get(10)
+    for ar in queued:  # sent while the failing cell ran: answered "aborted", as an IPython kernel does
+        with pytest.raises(ty.error.TaskAborted):
+            ar.get(10)
+    assert view["b"] == 10  # the aborted cell did not run
+    assert view.apply_sync(lambda: "after") == "after"  # what comes later runs
+    other = rc[0].apply_async(lambda: "other engine")
+    assert other.get(10) == "other engine"
