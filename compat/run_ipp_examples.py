@@ -46,6 +46,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -343,12 +344,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             import taskyard as ty
 
-        cluster = ty.Cluster(n=args.engines, cluster_id="")  # the one ipp.Client() finds
+        client_file = profile_root / "profile_default" / "security" / "ipcontroller-client.json"
+
+        def start() -> Any:
+            """The cluster ipp.Client() finds (cluster_id ""), its engines registered."""
+            cluster = ty.Cluster(n=args.engines, cluster_id="")
+            cluster.start_cluster_sync()
+            client = cluster.connect_client_sync()
+            client.wait_for_engines(args.engines, timeout=60)
+            client.close()
+            return cluster
+
+        cluster = start()
         outcomes: list[Outcome] = []
         try:
-            cluster.start_cluster_sync()
-            cluster.connect_client_sync().wait_for_engines(args.engines, timeout=60)
             for name in names:
+                if not client_file.exists():  # an example stopped it (Cluster API.ipynb does, on purpose)
+                    try:
+                        cluster.stop_cluster_sync()
+                    except Exception as error:  # noqa: BLE001 - it is gone already; say so and start another
+                        print(f"  (the cluster was stopped by the last example: {error})")  # noqa: T201
+                    cluster = start()
                 why = NOT_PROGRAMS.get(name) or NEEDS.get(name)
                 if why:
                     outcomes.append(Outcome(name, "not run", detail=why))

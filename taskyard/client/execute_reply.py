@@ -11,11 +11,21 @@ notebook the reply displays as the engine's ``Out[...]``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: The longest result text ``repr`` shows before cutting it with "...".
 REPR_TEXT = 32
+
+
+def _mime_repr(mime: str) -> Callable[[ExecuteReply], Any]:
+    """An ``_repr_<kind>_`` method: the result's ``mime`` form, or None."""
+
+    def method(self: ExecuteReply) -> Any:
+        return self._repr_mime_(mime)
+
+    method.__name__ = f"_repr_{mime.split('/')[-1]}_"
+    return method
 
 
 class ExecuteReply:
@@ -75,32 +85,15 @@ class ExecuteReply:
         return (data[mime], metadata[mime]) if mime in metadata else data[mime]
 
     # IPython's RichOutput names, as ipyparallel's ExecuteReply has them.
-    def _repr_html_(self) -> Any:
-        return self._repr_mime_("text/html")
-
-    def _repr_markdown_(self) -> Any:
-        return self._repr_mime_("text/markdown")
-
-    def _repr_latex_(self) -> Any:
-        return self._repr_mime_("text/latex")
-
-    def _repr_json_(self) -> Any:
-        return self._repr_mime_("application/json")
-
-    def _repr_javascript_(self) -> Any:
-        return self._repr_mime_("application/javascript")
-
-    def _repr_png_(self) -> Any:
-        return self._repr_mime_("image/png")
-
-    def _repr_jpeg_(self) -> Any:
-        return self._repr_mime_("image/jpeg")
-
-    def _repr_svg_(self) -> Any:
-        return self._repr_mime_("image/svg+xml")
-
-    def _repr_pdf_(self) -> Any:
-        return self._repr_mime_("application/pdf")
+    _repr_html_ = _mime_repr("text/html")
+    _repr_markdown_ = _mime_repr("text/markdown")
+    _repr_latex_ = _mime_repr("text/latex")
+    _repr_json_ = _mime_repr("application/json")
+    _repr_javascript_ = _mime_repr("application/javascript")
+    _repr_png_ = _mime_repr("image/png")
+    _repr_jpeg_ = _mime_repr("image/jpeg")
+    _repr_svg_ = _mime_repr("image/svg+xml")
+    _repr_pdf_ = _mime_repr("application/pdf")
 
     def _prompted(self, text: str) -> str:
         engine = self.metadata.get("engine_id")
