@@ -23,6 +23,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION  
 
 from taskyard import error, plot
 from taskyard.client import AsyncMapResult, AsyncResult, Client, Cluster, DirectView, LoadBalancedView, interactive
+from taskyard.client.cluster import ClusterManager
 from taskyard.client.decorators import parallel, remote
 from taskyard.client.executor import ViewExecutor
 from taskyard.client.hubresult import AsyncHubResult
@@ -68,6 +69,7 @@ __all__ = [
     "AsyncResult",
     "Client",
     "Cluster",
+    "ClusterManager",
     "CompositeError",
     "Dependency",
     "DependencyTimeout",

@@ -52,6 +52,19 @@ CLUSTER_KEYWORDS = (
 )
 
 
+def _terminate(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each engine, then wait for it (SIGKILL after 5 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -138,6 +151,8 @@ class Cluster:
         )
         self._client: Client | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        #: engine set id -> the engine processes start_engines started under it
+        self._engine_sets: dict[str, list[subprocess.Popen[bytes]]] = {}
 
     @property
     def profile_dir(self) -> str:
@@ -225,8 +240,8 @@ class Cluster:
 
     @property
     def is_running(self) -> bool:
-        if self._attached is not None:
-            return _alive(self._attached.get("controller_pid"))
+        if self._attached is not None:  # stopped by anyone: its file is gone (the pid may linger a moment)
+            return self.cluster_file.exists() and _alive(self._attached.get("controller_pid"))
         return self._launcher.controller is not None
 
     def __repr__(self) -> str:
@@ -249,26 +264,37 @@ class Cluster:
         self._launcher.start_controller(timeout)
         self._arm()
 
-    def start_engines_sync(self, n: int | None = None) -> None:
-        """Start ``n`` more engines (default: ``self.n``)."""
-        self._launcher.start_engines(n)
+    def start_engines_sync(self, n: int | None = None) -> str:
+        """Start ``n`` more engines (default: ``self.n``); returns their engine set id,
+        for :meth:`stop_engines_sync` (as ipyparallel's)."""
+        procs = self._launcher.start_engines(n)
+        engine_set_id = f"{self.cluster_id or 'engines'}-{len(self._engine_sets) + 1}"
+        self._engine_sets[engine_set_id] = procs
         self._write_cluster_file()
+        return engine_set_id
 
-    def stop_engines_sync(self) -> None:
-        """Stop every engine, leaving the controller running."""
-        engines = list(self._launcher.engines)
+    def stop_engines_sync(self, engine_set_id: str | None = None) -> None:
+        """Stop the engines of one engine set (from :meth:`start_engines_sync`), or
+        every engine; the controller keeps running."""
+        if engine_set_id is None:
+            engines = list(self._launcher.engines)
+            self._engine_sets.clear()
+        elif engine_set_id in self._engine_sets:
+            engines = self._engine_sets.pop(engine_set_id)
+        else:
+            raise KeyError(f"no engine set {engine_set_id!r} in this cluster (there are: {sorted(self._engine_sets)})")
+        _terminate(engines)
         for proc in engines:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in engines:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self._launcher.engines.clear()
+            if proc in self._launcher.engines:
+                self._launcher.engines.remove(proc)
         if self.is_running:
             self._write_cluster_file()
+
+    def restart_engines_sync(self) -> None:
+        """Stop every engine and start as many again (they register with new ids)."""
+        n = len([p for p in self._launcher.engines if p.poll() is None]) or self.n
+        self.stop_engines_sync()
+        self.start_engines_sync(n)
 
     def signal_engines_sync(self, signum: int = signal.SIGINT) -> None:
         """Send ``signum`` to every engine this cluster started (or, attached with
@@ -299,14 +325,11 @@ class Cluster:
         pid = pids[engine_id]
         owned = [p for p in self._launcher.engines if p.pid == pid]
         if owned:
-            proc = owned[0]
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            self._launcher.engines.remove(proc)
+            _terminate(owned)
+            self._launcher.engines.remove(owned[0])
+            for procs in self._engine_sets.values():
+                if owned[0] in procs:
+                    procs.remove(owned[0])
         elif self._attached is not None and pid in self._attached.get("engine_pids", []):
             if _alive(pid):
                 os.kill(pid, signal.SIGTERM)
@@ -362,17 +385,20 @@ class Cluster:
     async def start_controller(self, timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.start_controller_sync, timeout)
 
-    async def start_engines(self, n: int | None = None) -> None:
-        await asyncio.to_thread(self.start_engines_sync, n)
-
     async def connect_client(self, timeout: float = 30.0) -> Client:
         return await asyncio.to_thread(self.connect_client_sync, timeout)
 
     async def start_and_connect(self, n: int | None = None, activate: bool = False, timeout: float = 60.0) -> Client:
         return await asyncio.to_thread(self.start_and_connect_sync, n, activate, timeout)
 
-    async def stop_engines(self) -> None:
-        await asyncio.to_thread(self.stop_engines_sync)
+    async def start_engines(self, n: int | None = None) -> str:
+        return await asyncio.to_thread(self.start_engines_sync, n)
+
+    async def stop_engines(self, engine_set_id: str | None = None) -> None:
+        await asyncio.to_thread(self.stop_engines_sync, engine_set_id)
+
+    async def restart_engines(self) -> None:
+        await asyncio.to_thread(self.restart_engines_sync)
 
     async def signal_engines(self, signum: int = signal.SIGINT) -> None:
         await asyncio.to_thread(self.signal_engines_sync, signum)
@@ -396,3 +422,50 @@ class Cluster:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop_cluster()
+
+
+class ClusterManager:
+    """The running clusters of the profiles, keyed ``"<profile>:<cluster_id>"``, as
+    ipyparallel's ClusterManager keeps them.
+
+    >>> clusters = ty.ClusterManager().load_clusters()   # doctest: +SKIP
+    >>> clusters["default:"].stop_cluster_sync()          # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.clusters: dict[str, Cluster] = {}
+
+    def load_clusters(
+        self,
+        *,
+        profile_dirs: Sequence[str | os.PathLike[str]] | None = None,
+        profile_dir: str | os.PathLike[str] | None = None,
+        profiles: Sequence[str] | None = None,
+        profile: str | None = None,
+    ) -> dict[str, Cluster]:
+        """Find the running clusters (their ``security/cluster-*.json`` files) in the
+        given profile directories or profiles (default: every profile in
+        ``$TASKYARD_DIR``); forget the ones that have stopped. Returns :attr:`clusters`."""
+        for key, cluster in list(self.clusters.items()):
+            if not cluster.is_running:
+                del self.clusters[key]
+        if profile_dirs is not None:
+            dirs = [Path(d) for d in profile_dirs]
+        elif profile_dir is not None:
+            dirs = [Path(profile_dir)]
+        elif profiles is not None or profile is not None:
+            dirs = [connection.profile_dir(name) for name in (profiles if profiles is not None else [profile or ""])]
+        else:
+            dirs = sorted(connection.taskyard_dir().glob("profile_*"))
+        known = {str(c.cluster_file) for c in self.clusters.values()}
+        for directory in dirs:
+            for path in sorted(directory.glob("security/cluster-*.json")):
+                if str(path) in known:
+                    continue
+                try:
+                    cluster = Cluster.from_file(path)
+                except ConfigError:
+                    continue  # unreadable: not a cluster we can attach to
+                if cluster.is_running:
+                    self.clusters[f"{directory.name.removeprefix('profile_')}:{cluster.cluster_id}"] = cluster
+        return self.clusters

@@ -165,13 +165,16 @@ class LocalCluster:
             time.sleep(0.02)
         raise TimeoutError(f"the controller wrote no connection file within {timeout} s")
 
-    def start_engines(self, n: int | None = None) -> None:
-        """Start ``n`` more engines (default: ``self.n``)."""
+    def start_engines(self, n: int | None = None) -> list[subprocess.Popen[bytes]]:
+        """Start ``n`` more engines (default: ``self.n``); returns their processes."""
         n = self.n if n is None else n
         suffix = f"-{self.cluster_id}" if self.cluster_id else ""
+        started = []
         for _ in range(n):
             index = len(self.engines)
             self.engines.append(self._spawn("engine", self.engine_args, f"ipengine{suffix}-{index}.log"))
+            started.append(self.engines[-1])
+        return started
 
     def wait_for_engines(self, n: int | None = None, timeout: float = 60.0) -> list[int]:
         """Wait until ``n`` engines are registered; returns their ids."""

@@ -14,7 +14,7 @@ import zmq
 
 import taskyard as ty
 from taskyard.error import ConfigError
-from tests.helpers import assert_all_gone
+from tests.helpers import assert_all_gone, wait_for
 from tests.integration.conftest import ClusterHandle
 
 
@@ -171,3 +171,40 @@ def test_stop_engine_stops_that_engine_only(taskyard_dir: Path) -> None:
     finally:
         cluster.stop_cluster_sync()
     assert_all_gone(pids)
+
+
+def test_engine_sets_stop_alone_and_restart_engines(taskyard_dir: Path) -> None:
+    cluster = ty.Cluster(n=1, cluster_id="sets")
+    try:
+        cluster.start_controller_sync()
+        first = cluster.start_engines_sync(2)
+        second = cluster.start_engines_sync(1)
+        assert first != second
+        rc = cluster.connect_client_sync()
+        rc.wait_for_engines(3, timeout=30)
+        cluster.stop_engines_sync(first)  # the other set keeps running
+        wait_for(lambda: len(rc.ids) == 1, 20, "the first set's engines to unregister")
+        with pytest.raises(KeyError, match="no engine set"):
+            cluster.stop_engines_sync(first)
+        cluster.restart_engines_sync()
+        wait_for(lambda: len(rc.ids) == 1 and rc.ids != [2], 20, "a fresh engine instead of engine 2")
+        assert rc[:].apply_sync(lambda: 1) == [1]
+    finally:
+        cluster.stop_cluster_sync()
+
+
+def test_cluster_manager_loads_the_running_clusters(taskyard_dir: Path) -> None:
+    first, second = ty.Cluster(n=1, cluster_id=""), ty.Cluster(n=1, cluster_id="two", profile="other")
+    try:
+        first.start_cluster_sync()
+        second.start_cluster_sync()
+        manager = ty.ClusterManager()
+        clusters = manager.load_clusters()
+        assert sorted(clusters) == ["default:", "other:two"]
+        assert manager.load_clusters(profile="other") is manager.clusters
+        clusters["other:two"].stop_cluster_sync()
+        assert sorted(ty.ClusterManager().load_clusters()) == ["default:"]
+        assert sorted(manager.load_clusters()) == ["default:"]  # the stopped one is forgotten
+    finally:
+        first.stop_cluster_sync()
+        second.stop_cluster_sync()
