@@ -190,7 +190,8 @@ def run_notebook(path: Path, name: str, timeout: float) -> Outcome:
     try:
         client.execute()
     except Exception as error:  # noqa: BLE001 - a timeout or a dead kernel is that notebook's failure
-        return Outcome(name, "failed", time.monotonic() - started, f"{type(error).__name__}: {str(error)[:300]}")
+        detail = _one_line(f"{type(error).__name__}: {error}")
+        return Outcome(name, "failed", time.monotonic() - started, detail)
     cells = {str(i): _error_of(c) for i, c in enumerate(nb.cells) if _has_error(c)}
     seconds = time.monotonic() - started
     if not cells:
@@ -270,8 +271,20 @@ def report(outcomes: list[Outcome], peer: dict[str, Outcome] | None, seconds: fl
         failed_there = [(o.name, peer[o.name].detail) for o in ran if peer.get(o.name) and peer[o.name].status != "passed"]
         if failed_there:
             lines += ["", "## Where ipyparallel 9.2 itself fails here", ""]
-            lines += [f"- `{name}`: {detail}" for name, detail in failed_there]
+            lines += [f"- `{name}`: {_one_line(detail)}" for name, detail in failed_there]
     return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """The first line of ``text`` and, for a timed-out cell, the code it ran (one line)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if "timed out" in lines[0] and "-------------------" in lines:
+        start = lines.index("-------------------") + 1
+        code = "; ".join(line for line in lines[start:] if line != "-------------------")
+        return f"{lines[0]} The cell: `{code[:200]}`"
+    return lines[0]
 
 
 def _cell(outcome: Outcome | None) -> str:
