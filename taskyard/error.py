@@ -149,7 +149,10 @@ class RemoteError(KernelError):
     def render_traceback(self) -> TracebackLines:
         """The remote traceback with a header naming the engine, as lines
         (ipyparallel's type); ``str()`` or ``print()`` of it gives the text."""
-        header = f"[engine {self.engine_id}]" if self.engine_id is not None else "[engine ?]"
+        # "[engine 0:execute]": the engine and the kind of request, as ipyparallel's "[0:execute]"
+        method = self.engine_info.get("method")
+        where = "?" if self.engine_id is None else str(self.engine_id)
+        header = f"[engine {where}:{method}]" if method else f"[engine {where}]"
         body = self.traceback.rstrip() or f"{self.ename}: {self.evalue}"
         return TracebackLines(f"{header} {body}".splitlines())
 

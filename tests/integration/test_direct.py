@@ -80,7 +80,7 @@ def test_remote_error_carries_type_message_traceback(rc: ty.Client) -> None:
     assert "missing thing" in error.evalue
     assert "in fails" in error.traceback and "KeyError" in error.traceback
     assert error.engine_info["engine_id"] == 1
-    assert "[engine 1]" in str(error.render_traceback())
+    assert "[engine 1:apply]" in str(error.render_traceback())
 
 
 def test_composite_error_lists_each_engine(rc: ty.Client) -> None:
@@ -182,7 +182,7 @@ def test_wait_interactive_shows_progress_and_html(rc: ty.Client, capsys: pytest.
     failed = rc[0].apply_async(lambda: 1 / 0)
     failed.wait(10)
     html = failed._repr_html_()
-    assert "failed" in html and "ZeroDivisionError" in html and "[engine 0]" in html
+    assert "failed" in html and "ZeroDivisionError" in html and "[engine 0:apply]" in html
 
 
 def test_wait_interactive_streams_engine_output(rc: ty.Client, capsys: pytest.CaptureFixture[str]) -> None:

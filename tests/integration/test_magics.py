@@ -48,7 +48,7 @@ def test_errors_show_each_engine_traceback(shell, rc: ty.Client, capsys: pytest.
     with pytest.raises(ty.error.AlreadyDisplayedError) as streamed:
         shell.run_cell_magic("px", "", "1 / 0")
     err = capsys.readouterr().err
-    assert "[engine 0]" in err and "[engine 1]" in err and err.count("ZeroDivisionError:") == 2
+    assert "[engine 0:execute]" in err and "[engine 1:execute]" in err and err.count("ZeroDivisionError:") == 2
     assert streamed.value.render_traceback() == ["2 errors"]  # what IPython shows: the tracebacks are above
     with pytest.raises(ty.CompositeError) as composite:
         shell.run_cell_magic("px", "--no-stream", "1 / 0")
@@ -68,7 +68,7 @@ def test_autopx_shows_an_error_as_the_cells_traceback(shell, rc: ty.Client, caps
     finally:
         shell.run_cell("%autopx")
     out = capsys.readouterr().out
-    assert "ZeroDivisionError" in out and "[engine 0]" in out  # IPython printed the remote traceback
+    assert "ZeroDivisionError" in out and "[engine 0:execute]" in out  # IPython printed the remote traceback
     assert out.count("after") == 2
 
 

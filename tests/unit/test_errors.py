@@ -117,7 +117,7 @@ def test_composite_error_shows_every_error_and_raises_one() -> None:
     text = str(composite)
     assert "2 errors" in text and "[engine 3] ValueError: bad" in text and "dead" in text
     rendered = str(composite.render_traceback())
-    assert "[engine 3]" in rendered and "EngineError: dead" in rendered
+    assert "[engine 3:apply]" in rendered and "EngineError: dead" in rendered
     assert composite.render_traceback(1) == ["EngineError: dead"]
     with pytest.raises(IndexError, match="index 2"):
         composite.render_traceback(2)
@@ -134,8 +134,9 @@ def test_remote_error_str_and_traceback_name_the_engine() -> None:
         "ZeroDivisionError", "division by zero", "Traceback ...\nZeroDivisionError: division by zero", INFO
     )
     assert str(remote) == "[engine 3] ZeroDivisionError: division by zero"
-    assert remote.render_traceback()[0] == "[engine 3] Traceback ..."  # lines, as ipyparallel's
-    assert str(remote.render_traceback()) == "[engine 3] Traceback ...\nZeroDivisionError: division by zero"
+    # lines, as ipyparallel's, headed by the engine and the kind of request (its "[3:apply]")
+    assert remote.render_traceback()[0] == "[engine 3:apply] Traceback ..."
+    assert str(remote.render_traceback()) == "[engine 3:apply] Traceback ...\nZeroDivisionError: division by zero"
     assert remote._render_traceback_() == remote.render_traceback()
     anonymous = RemoteError("ValueError", "x")
     assert str(anonymous) == "ValueError: x"
@@ -145,7 +146,7 @@ def test_remote_error_str_and_traceback_name_the_engine() -> None:
 
 def test_print_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     RemoteError("E", "v", "the traceback", INFO).print_traceback()
-    assert capsys.readouterr().out == "[engine 3] the traceback\n"
+    assert capsys.readouterr().out == "[engine 3:apply] the traceback\n"
 
 
 def test_hierarchy() -> None:
